@@ -1,0 +1,10 @@
+"""django-stripe-mirror: Stripe webhooks received, verified, recorded, dispatched, mirrored.
+
+Public API: ``on`` (register a handler), ``StripeEvent`` (what a handler receives).
+"""
+
+from .events import EventData, StripeEvent
+from .registry import on
+
+__all__ = ["EventData", "StripeEvent", "on"]
+__version__ = "0.1.0.dev0"

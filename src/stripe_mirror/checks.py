@@ -1,0 +1,160 @@
+"""System checks: misconfiguration is reported at start-up, not at the first webhook.
+
+Ids are stable; docs/settings.md lists each one with its fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from . import conf
+
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_HINT_DOCS = "See docs/settings.md."
+
+
+@register()
+def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    value = getattr(settings, "STRIPE_MIRROR", None)
+    if value is None:
+        return [
+            _error(
+                "E001",
+                "STRIPE_MIRROR is not set: no webhook endpoint is configured.",
+                'Add STRIPE_MIRROR = {"ENDPOINTS": {"default": {"SECRETS": ["whsec_..."]}}}.',
+            )
+        ]
+    if not isinstance(value, Mapping):
+        return [_error("E007", "STRIPE_MIRROR must be a dict.")]
+    messages: list[CheckMessage] = [
+        _error(
+            "E005",
+            f"Unknown STRIPE_MIRROR key {key!r}.",
+            f"Known keys: {', '.join(sorted(conf.DEFAULTS))}.",
+        )
+        for key in value
+        if key not in conf.DEFAULTS
+    ]
+    messages += _check_numbers(value, "STRIPE_MIRROR")
+    messages += _check_endpoints(value.get("ENDPOINTS"))
+    messages += _check_task_backend()
+    return messages
+
+
+def _check_endpoints(endpoints: object) -> list[CheckMessage]:
+    if not isinstance(endpoints, Mapping) or not endpoints:
+        return [
+            _error(
+                "E001",
+                "STRIPE_MIRROR['ENDPOINTS'] is empty: no webhook endpoint is configured.",
+                'Add {"default": {"SECRETS": ["whsec_..."]}}.',
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for name, entry in endpoints.items():
+        where = f"STRIPE_MIRROR['ENDPOINTS'][{name!r}]"
+        if not isinstance(name, str) or not _ENDPOINT_NAME.match(name):
+            messages.append(
+                _error(
+                    "E008",
+                    f"Endpoint name {name!r} is not usable in a URL.",
+                    "Use letters, digits, '-' and '_' only.",
+                )
+            )
+        if not isinstance(entry, Mapping):
+            messages.append(_error("E007", f"{where} must be a dict."))
+            continue
+        messages += [
+            _error(
+                "E006",
+                f"Unknown key {key!r} in {where}.",
+                f"Known keys: {', '.join(sorted(conf.ENDPOINT_KEYS))}.",
+            )
+            for key in entry
+            if key not in conf.ENDPOINT_KEYS
+        ]
+        messages += _check_secrets(entry.get("SECRETS"), where)
+        messages += _check_numbers(entry, where)
+    return messages
+
+
+def _check_secrets(secrets: object, where: str) -> list[CheckMessage]:
+    if isinstance(secrets, str):
+        secrets = [secrets]
+    if not isinstance(secrets, list | tuple) or not secrets:
+        return [
+            _error(
+                "E002",
+                f"{where} has no signing secrets.",
+                "Set SECRETS to a list of the endpoint's whsec_... secrets.",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for index, secret in enumerate(secrets):
+        if not isinstance(secret, str) or not secret.strip():
+            messages.append(
+                _error(
+                    "E003",
+                    f"{where}['SECRETS'][{index}] is empty.",
+                    "An empty secret would let anyone sign events.",
+                )
+            )
+        elif not secret.startswith("whsec_"):
+            messages.append(
+                Warning(
+                    f"{where}['SECRETS'][{index}] does not start with 'whsec_'.",
+                    hint="Webhook signing secrets start with whsec_; is this an API key?",
+                    id="stripe_mirror.W001",
+                )
+            )
+    return messages
+
+
+#: Numeric settings: key -> smallest allowed value.
+_MINIMUMS = {
+    "TOLERANCE": 1,
+    "FUTURE_TOLERANCE": 1,
+    "MAX_BODY_SIZE": 1,
+    "MAX_ATTEMPTS": 1,
+    "RETRY_BACKOFF": 0,
+    "RETRY_BACKOFF_MAX": 0,
+}
+
+
+def _check_numbers(values: Mapping[str, Any], where: str) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for key, minimum in _MINIMUMS.items():
+        if key not in values:
+            continue
+        value = values[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            code = "E004" if "TOLERANCE" in key else "E009"
+            messages.append(
+                _error(code, f"{where}['{key}'] must be an integer >= {minimum}, not {value!r}.")
+            )
+    return messages
+
+
+def _check_task_backend() -> list[CheckMessage]:
+    backend = conf.task_backend()
+    tasks = getattr(settings, "TASKS", None)
+    configured = set(tasks) if isinstance(tasks, Mapping) else {"default"}
+    if backend not in configured:
+        return [
+            _error(
+                "E010",
+                f"STRIPE_MIRROR['TASK_BACKEND'] is {backend!r}, which is not a "
+                "key of settings.TASKS.",
+                f"Configured backends: {sorted(configured)}.",
+            )
+        ]
+    return []
+
+
+def _error(code: str, message: str, hint: str = _HINT_DOCS) -> Error:
+    return Error(message, hint=hint, id=f"stripe_mirror.{code}")

@@ -1,0 +1,166 @@
+"""Stage 2b: JSON parsing and event-envelope checks. Pure functions over bytes.
+
+Two kinds of notification reach a webhook endpoint:
+
+* a classic v1 *snapshot* event (``"object": "event"``) whose ``data.object`` is the
+  object's state when the event happened;
+* a v2 *thin* event notification (``"object": "v2.core.event"``) that only names a
+  ``related_object``. These are recorded (and reach ``*`` handlers in a later version).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from .errors import InvalidEnvelope, InvalidJson, NotAnObject, NotUtf8
+
+_MAX_ID_LENGTH = 255
+_MAX_TYPE_LENGTH = 255
+_MAX_UNIX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second datetime can hold
+
+
+class EventKind(enum.StrEnum):
+    SNAPSHOT = "snapshot"  # v1 event: data.object carries the object
+    THIN = "thin"  # v2 event notification: related_object names it
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The checked fields of an event, plus the parsed payload (not to be mutated)."""
+
+    kind: EventKind
+    id: str
+    type: str
+    created: datetime
+    livemode: bool
+    account: str | None
+    api_version: str | None
+    object_id: str | None
+    object_type: str | None
+    payload: Mapping[str, Any]
+
+
+def parse(body: bytes) -> Envelope:
+    """Decode and check a webhook body.
+
+    Raises NotUtf8, InvalidJson, NotAnObject or InvalidEnvelope; nothing else.
+    """
+    payload = _decode(body)
+    kind = payload.get("object")
+    if kind == "event":
+        return _snapshot(payload)
+    if kind == "v2.core.event":
+        return _thin(payload)
+    raise InvalidEnvelope('"object" must be "event" or "v2.core.event"')
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NotUtf8("body is not valid UTF-8") from None
+        raise InvalidJson(f"body is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise NotAnObject("body is JSON but not an object")
+    return payload
+
+
+def _snapshot(payload: dict[str, Any]) -> Envelope:
+    event_id = _identifier(payload, "id", prefix="evt_")
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise InvalidEnvelope('"data" must be an object')
+    obj = data.get("object")
+    if not isinstance(obj, dict):
+        raise InvalidEnvelope('"data.object" must be an object')
+    previous = data.get("previous_attributes")
+    if previous is not None and not isinstance(previous, dict):
+        raise InvalidEnvelope('"data.previous_attributes" must be an object')
+    created = payload.get("created")
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise InvalidEnvelope('"created" must be a unix timestamp')
+    if not 0 <= created <= _MAX_UNIX_TIME:
+        raise InvalidEnvelope('"created" is out of range')
+    return Envelope(
+        kind=EventKind.SNAPSHOT,
+        id=event_id,
+        type=_event_type(payload),
+        created=datetime.fromtimestamp(created, tz=UTC),
+        livemode=_livemode(payload),
+        account=_optional_str(payload, "account"),
+        api_version=_optional_str(payload, "api_version"),
+        object_id=_optional_str(obj, "id"),
+        object_type=_optional_str(obj, "object"),
+        payload=payload,
+    )
+
+
+def _thin(payload: dict[str, Any]) -> Envelope:
+    related = payload.get("related_object")
+    if related is not None and not isinstance(related, dict):
+        raise InvalidEnvelope('"related_object" must be an object')
+    related = related or {}
+    created = payload.get("created")
+    if not isinstance(created, str):
+        raise InvalidEnvelope('"created" must be an RFC 3339 timestamp')
+    try:
+        when = datetime.fromisoformat(created)
+    except ValueError:
+        raise InvalidEnvelope('"created" must be an RFC 3339 timestamp') from None
+    if when.tzinfo is None:
+        raise InvalidEnvelope('"created" must carry a time zone')
+    return Envelope(
+        kind=EventKind.THIN,
+        id=_identifier(payload, "id", prefix="evt_"),
+        type=_event_type(payload),
+        created=when.astimezone(UTC),
+        livemode=_livemode(payload),
+        account=_optional_str(payload, "context"),
+        api_version=None,
+        object_id=_optional_str(related, "id"),
+        object_type=_optional_str(related, "type"),
+        payload=payload,
+    )
+
+
+def _identifier(payload: Mapping[str, Any], key: str, *, prefix: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value.startswith(prefix):
+        raise InvalidEnvelope(f'"{key}" must be a string starting with "{prefix}"')
+    if len(value) > _MAX_ID_LENGTH or not value.isprintable() or not value.isascii():
+        raise InvalidEnvelope(f'"{key}" is not a valid Stripe id')
+    return value
+
+
+def _event_type(payload: Mapping[str, Any]) -> str:
+    value = payload.get("type")
+    if not isinstance(value, str) or not value or len(value) > _MAX_TYPE_LENGTH:
+        raise InvalidEnvelope('"type" must be a non-empty string')
+    if not value.isprintable():
+        raise InvalidEnvelope('"type" must be printable')
+    return value
+
+
+def _livemode(payload: Mapping[str, Any]) -> bool:
+    value = payload.get("livemode")
+    if not isinstance(value, bool):
+        raise InvalidEnvelope('"livemode" must be true or false')
+    return value
+
+
+def _optional_str(payload: Mapping[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > _MAX_ID_LENGTH:
+        raise InvalidEnvelope(f'"{key}" must be a string')
+    return value

@@ -1,0 +1,164 @@
+"""Stage 3a: record a verified event in the durable inbox, deduplicating by event id.
+
+One statement does the whole job on every supported database: insert the event, or, when
+its id is already there (a redelivery, possibly concurrent), count the delivery and put a
+failed or dead event back to pending so that it is processed again. The statement returns
+the row's state after the write, which tells the caller whether this delivery was the
+first (``delivery_count == 1``; exactly one concurrent delivery can see that) and whether
+the event still needs processing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.db import connections, router
+from django.db.models import Field
+from django.utils import timezone
+
+from .envelope import Envelope, EventKind
+from .models import InboxEvent, Status
+
+#: Columns written by the insert, in order.
+_COLUMNS = (
+    "stripe_id",
+    "kind",
+    "type",
+    "api_version",
+    "created",
+    "livemode",
+    "account",
+    "endpoint",
+    "object_id",
+    "object_type",
+    "body",
+    "received_at",
+    "last_received_at",
+    "delivery_count",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "completed_handlers",
+)
+#: A redelivery of an event in one of these states makes it due again.
+_REVIVED = (Status.FAILED.value, Status.DEAD.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The inbox row's state right after this delivery was recorded."""
+
+    pk: int
+    stripe_id: str
+    status: str
+    delivery_count: int
+
+    @property
+    def first_delivery(self) -> bool:
+        return self.delivery_count == 1
+
+    @property
+    def needs_processing(self) -> bool:
+        return self.status == Status.PENDING
+
+
+def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
+    """Insert the event or count a redelivery; commits before returning.
+
+    ``body`` must be the exact bytes that were verified (already checked to be UTF-8).
+    Raises django.db.DatabaseError when the database cannot take the write.
+    """
+    alias = router.db_for_write(InboxEvent)
+    connection = connections[alias]
+    now = timezone.now()
+    values = _row_values(envelope, endpoint, body.decode("utf-8"), now)
+    params = [_prep(name, values[name], connection) for name in _COLUMNS]
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(connection.vendor), params)
+        pk, status, delivery_count = cursor.fetchone()
+    return Recorded(pk=pk, stripe_id=envelope.id, status=status, delivery_count=delivery_count)
+
+
+def _row_values(envelope: Envelope, endpoint: str, text: str, now: datetime) -> dict[str, Any]:
+    thin = envelope.kind is EventKind.THIN
+    return {
+        "stripe_id": envelope.id,
+        "kind": envelope.kind.value,
+        "type": envelope.type,
+        "api_version": envelope.api_version or "",
+        "created": envelope.created,
+        "livemode": envelope.livemode,
+        "account": envelope.account or "",
+        "endpoint": endpoint,
+        "object_id": envelope.object_id or "",
+        "object_type": envelope.object_type or "",
+        "body": text,
+        "received_at": now,
+        "last_received_at": now,
+        "delivery_count": 1,
+        "status": Status.SKIPPED.value if thin else Status.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": None if thin else now,
+        "last_error": "",
+        "completed_handlers": [],
+    }
+
+
+def _prep(name: str, value: Any, connection: Any) -> Any:
+    field = InboxEvent._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field.get_db_prep_save(value, connection)
+
+
+@cache
+def _upsert_sql(vendor: str) -> str:
+    table = InboxEvent._meta.db_table
+    if vendor == "mysql":
+        return _mysql_upsert(table)
+    if vendor in ("postgresql", "sqlite"):
+        return _standard_upsert(table)
+    raise NotImplementedError(f"stripe_mirror does not support the {vendor!r} database backend")
+
+
+def _standard_upsert(table: str) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35)."""
+    cols = ", ".join(f'"{c}"' for c in _COLUMNS)
+    marks = ", ".join(["%s"] * len(_COLUMNS))
+    revived = ", ".join(f"'{s}'" for s in _REVIVED)
+    old = f'"{table}"'
+    return (
+        f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) '  # noqa: S608 - constants only
+        f'ON CONFLICT ("stripe_id") DO UPDATE SET '
+        f'"delivery_count" = {old}."delivery_count" + 1, '
+        f'"last_received_at" = EXCLUDED."last_received_at", '
+        f'"next_attempt_at" = CASE WHEN {old}."status" IN ({revived}) '
+        f'THEN EXCLUDED."next_attempt_at" ELSE {old}."next_attempt_at" END, '
+        f'"status" = CASE WHEN {old}."status" IN ({revived}) '
+        f"THEN '{Status.PENDING.value}' ELSE {old}.\"status\" END "
+        f'RETURNING "id", "status", "delivery_count"'
+    )
+
+
+def _mysql_upsert(table: str) -> str:
+    """INSERT ... ON DUPLICATE KEY UPDATE ... RETURNING (MariaDB >= 10.5).
+
+    MySQL evaluates the assignments left to right, each seeing the previous ones, so
+    ``next_attempt_at`` is set while ``status`` still holds the old value.
+    """
+    cols = ", ".join(f"`{c}`" for c in _COLUMNS)
+    marks = ", ".join(["%s"] * len(_COLUMNS))
+    revived = ", ".join(f"'{s}'" for s in _REVIVED)
+    return (
+        f"INSERT INTO `{table}` ({cols}) VALUES ({marks}) "  # noqa: S608 - constants only
+        f"ON DUPLICATE KEY UPDATE "
+        f"`delivery_count` = `delivery_count` + 1, "
+        f"`last_received_at` = VALUES(`last_received_at`), "
+        f"`next_attempt_at` = IF(`status` IN ({revived}), "
+        f"VALUES(`next_attempt_at`), `next_attempt_at`), "
+        f"`status` = IF(`status` IN ({revived}), '{Status.PENDING.value}', `status`) "
+        f"RETURNING `id`, `status`, `delivery_count`"
+    )

@@ -1,0 +1,269 @@
+"""Stage 3d: process recorded events: claim, mirror sync, user handlers, outcome.
+
+One event is processed inside one database transaction that holds a row lock on its inbox
+row (``SELECT ... FOR UPDATE SKIP LOCKED``; on SQLite the database write lock). That lock is
+the claim: a concurrent delivery or worker skips the event instead of processing it twice,
+and a worker that dies releases it with its connection, leaving the event pending.
+
+Inside that transaction every step runs in its own savepoint: first the mirror sync, then
+each user handler in order. A failing user handler rolls back only its own writes; the
+mirror, the handlers that succeeded (remembered in ``completed_handlers`` so that a retry
+skips them) and the event's new status commit together. Side effects outside the database
+belong in ``transaction.on_commit`` so that they happen only once the outcome is committed.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import DatabaseError, connections, router, transaction
+from django.utils import timezone
+
+from . import conf, mirror, signals
+from .events import StripeEvent
+from .models import DUE_STATUSES, InboxEvent, Status
+from .registry import registry
+
+logger = logging.getLogger("stripe_mirror.processing")
+
+
+class Outcome(enum.StrEnum):
+    PROCESSED = "processed"
+    FAILED = "failed"  # will be retried
+    DEAD = "dead"  # attempts exhausted
+    SKIPPED = "skipped"  # not due, already done, or claimed by someone else
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    handler: str
+    error: Exception
+    traceback: str
+
+
+def process(pk: int, *, force: bool = False) -> Outcome:
+    """Process one inbox event if it is due and nobody else is processing it.
+
+    ``force`` processes it whatever its status (a manual reprocess), re-running every
+    handler, as long as no other transaction holds it.
+    """
+    alias = router.db_for_write(InboxEvent)
+    with transaction.atomic(using=alias):
+        row = _claim_one(alias, pk, force=force)
+        if row is None:
+            return Outcome.SKIPPED
+        if force:
+            row.completed_handlers = []
+        return _run(row, alias)
+
+
+def process_due(limit: int = 50) -> list[tuple[str, Outcome]]:
+    """Process up to ``limit`` due events in one transaction (one savepoint each).
+
+    If the batch transaction fails as a whole (a deadlock, a lost connection), the events
+    it claimed are retried one transaction each, so that one bad event cannot hold back
+    the others.
+    """
+    alias = router.db_for_write(InboxEvent)
+    claimed: list[InboxEvent] = []
+    try:
+        with transaction.atomic(using=alias):
+            claimed = _claim_due(alias, limit)
+            return [(row.stripe_id, _run_isolated(row, alias)) for row in claimed]
+    except DatabaseError:
+        if not claimed:
+            raise
+        logger.warning(
+            "batch of %d events failed; retrying one by one", len(claimed), exc_info=True
+        )
+        return [(row.stripe_id, process(row.pk)) for row in claimed]
+
+
+def due_count() -> int:
+    return InboxEvent.objects.filter(
+        status__in=DUE_STATUSES, next_attempt_at__lte=timezone.now()
+    ).count()
+
+
+# --- claiming --------------------------------------------------------------------------
+
+
+def _locking_queryset(alias: str) -> object:
+    queryset = InboxEvent.objects.using(alias)
+    features = connections[alias].features
+    if features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True)
+    _take_sqlite_write_lock(alias)
+    return queryset
+
+
+def _take_sqlite_write_lock(alias: str) -> None:
+    """SQLite has no row locks: take the database write lock at the start of the transaction,
+    so that a concurrent processor waits for it instead of reading a stale status."""
+    connection = connections[alias]
+    if connection.vendor == "sqlite":
+        table = InboxEvent._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(f'UPDATE "{table}" SET "attempts" = "attempts" WHERE 0')  # noqa: S608
+
+
+def _claim_one(alias: str, pk: int, *, force: bool) -> InboxEvent | None:
+    queryset = _locking_queryset(alias).filter(pk=pk)  # type: ignore[attr-defined]
+    if force:
+        queryset = queryset.exclude(status=Status.SKIPPED)
+    else:
+        queryset = queryset.filter(status__in=DUE_STATUSES, next_attempt_at__lte=timezone.now())
+    row: InboxEvent | None = queryset.first()
+    return row
+
+
+def _claim_due(alias: str, limit: int) -> list[InboxEvent]:
+    queryset = _locking_queryset(alias).filter(  # type: ignore[attr-defined]
+        status__in=DUE_STATUSES, next_attempt_at__lte=timezone.now()
+    )
+    return list(queryset.order_by("next_attempt_at", "id")[:limit])
+
+
+# --- running ---------------------------------------------------------------------------
+
+
+def _run_isolated(row: InboxEvent, alias: str) -> Outcome:
+    try:
+        with transaction.atomic(using=alias):
+            return _run(row, alias)
+    except DatabaseError:
+        logger.exception("could not record the outcome of %s; it stays due", row.stripe_id)
+        return Outcome.SKIPPED
+
+
+def _chain(event_type: str) -> list[tuple[str, Callable[[StripeEvent], object]]]:
+    """The mirror sync first, then the user handlers in registration order."""
+    chain: list[tuple[str, Callable[[StripeEvent], object]]] = [(mirror.NAME, mirror.sync_event)]
+    chain.extend((r.name, r.func) for r in registry.handlers_for(event_type))
+    return chain
+
+
+def _run(row: InboxEvent, alias: str) -> Outcome:
+    started = time.perf_counter()
+    event = StripeEvent.from_json(row.body, endpoint=row.endpoint)
+    completed = list(row.completed_handlers)
+    failures: list[Failure] = []
+    for name, func in _chain(event.type):
+        if name in completed:
+            continue
+        try:
+            with transaction.atomic(using=alias):
+                func(event)
+        except Exception as exc:
+            failures.append(Failure(name, exc, traceback.format_exc()))
+            if name == mirror.NAME:
+                break  # user handlers must not run against a mirror that missed this event
+            continue
+        completed.append(name)
+    return _finish(
+        row,
+        alias=alias,
+        event=event,
+        completed=completed,
+        failures=failures,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _finish(
+    row: InboxEvent,
+    *,
+    alias: str,
+    event: StripeEvent,
+    completed: list[str],
+    failures: list[Failure],
+    seconds: float,
+) -> Outcome:
+    now = timezone.now()
+    row.attempts += 1
+    row.completed_handlers = completed
+    row.duration_ms = round(seconds * 1000, 3)
+    if failures:
+        outcome = _mark_failed(row, now, failures)
+    else:
+        row.status = Status.PROCESSED
+        row.next_attempt_at = None
+        row.last_error = ""
+        row.processed_at = now
+        outcome = Outcome.PROCESSED
+    row.save(
+        using=alias,
+        update_fields=(
+            "attempts",
+            "completed_handlers",
+            "duration_ms",
+            "status",
+            "next_attempt_at",
+            "last_error",
+            "processed_at",
+        ),
+    )
+    transaction.on_commit(lambda: _announce(row, event, outcome, failures), using=alias)
+    return outcome
+
+
+def _mark_failed(row: InboxEvent, now: datetime, failures: list[Failure]) -> Outcome:
+    row.last_error = "\n".join(f"[{f.handler}]\n{f.traceback}" for f in failures)
+    if row.attempts >= conf.max_attempts():
+        row.status = Status.DEAD
+        row.next_attempt_at = None
+        return Outcome.DEAD
+    row.status = Status.FAILED
+    row.next_attempt_at = now + timedelta(seconds=conf.retry_delay(row.attempts))
+    return Outcome.FAILED
+
+
+def _announce(
+    row: InboxEvent, event: StripeEvent, outcome: Outcome, failures: list[Failure]
+) -> None:
+    if outcome is Outcome.PROCESSED:
+        logger.debug("processed %s (%s)", event.id, event.type)
+        _send(signals.event_processed, event=event, inbox_event=row)
+        return
+    for failure in failures:
+        logger.error(
+            "handler %s failed on %s (%s), attempt %d, %s: %s",
+            failure.handler,
+            event.id,
+            event.type,
+            row.attempts,
+            "will retry" if outcome is Outcome.FAILED else "giving up (dead)",
+            failure.error,
+        )
+    _send(
+        signals.event_failed,
+        event=event,
+        inbox_event=row,
+        errors=[(f.handler, f.error) for f in failures],
+        will_retry=outcome is Outcome.FAILED,
+    )
+    if outcome is Outcome.FAILED and row.next_attempt_at is not None:
+        from .tasks import schedule_retry
+
+        schedule_retry(row.pk, row.next_attempt_at)
+
+
+def _send(signal: object, **kwargs: object) -> None:
+    for receiver, result in signal.send_robust(sender=InboxEvent, **kwargs):  # type: ignore[attr-defined]
+        if isinstance(result, Exception):
+            logger.error("signal receiver %r raised %r", receiver, result)
+
+
+def reset(stripe_ids: Iterable[str]) -> int:
+    """Make the given events due now (for a manual reprocess); returns how many exist."""
+    return (
+        InboxEvent.objects.filter(stripe_id__in=list(stripe_ids))
+        .exclude(status=Status.SKIPPED)
+        .update(status=Status.PENDING, next_attempt_at=timezone.now(), completed_handlers=[])
+    )

@@ -1,0 +1,21 @@
+"""Django signals, for those who prefer them to ``@on`` handlers.
+
+All three are sent after the relevant transaction has committed, so receivers see the
+committed state. A receiver that raises is logged and does not affect the event.
+"""
+
+from django.dispatch import Signal
+
+#: A delivery was recorded in the inbox. Keyword arguments: ``recorded`` (inbox.Recorded:
+#: pk, stripe_id, status, delivery_count, first_delivery), ``envelope`` (envelope.Envelope),
+#: ``endpoint`` (str).
+event_recorded = Signal()
+
+#: An event was processed: the mirror sync and every handler succeeded. Keyword arguments:
+#: ``event`` (StripeEvent) and ``inbox_event`` (InboxEvent).
+event_processed = Signal()
+
+#: Processing an event failed. Keyword arguments: ``event`` (StripeEvent), ``inbox_event``
+#: (InboxEvent), ``errors`` (list of (handler name, exception)) and ``will_retry`` (bool:
+#: False once the event is dead).
+event_failed = Signal()

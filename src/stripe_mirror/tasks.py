@@ -1,0 +1,66 @@
+"""Stage 3b: hand recorded events to Django's tasks framework.
+
+``django.tasks`` on Django 6, the ``django-tasks`` backport on Django 5.2. With the default
+``ImmediateBackend`` an event is processed right after it is recorded, inside the request;
+with a queue backend (django-tasks-db, django-tasks-rq, ...) it is processed by that
+backend's workers. Either way the inbox row is the source of truth: if an enqueue is lost,
+``manage.py stripe_mirror_worker`` still finds the event due and processes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from importlib.util import find_spec
+from typing import Any
+
+from . import conf
+
+if find_spec("django.tasks"):  # Django >= 6.0
+    from django.tasks import TaskResultStatus, task, task_backends
+else:  # pragma: no cover - exercised on Django 5.2 only
+    from django_tasks import (  # type: ignore[no-redef,assignment,unused-ignore]
+        TaskResultStatus,
+        task,
+        task_backends,
+    )
+
+logger = logging.getLogger("stripe_mirror.tasks")
+
+
+@task()
+def process_event(pk: int) -> str:
+    """Process one recorded inbox event (by primary key); returns the outcome's name."""
+    from .processing import process
+
+    return process(pk).value
+
+
+def _configured_task() -> Any:
+    return process_event.using(backend=conf.task_backend(), queue_name=conf.task_queue())
+
+
+def enqueue(pk: int) -> None:
+    """Enqueue processing of a recorded event. Never raises: the event is already durable,
+    and a lost enqueue is recovered by the worker command."""
+    try:
+        result = _configured_task().enqueue(pk)
+    except Exception:
+        logger.exception("could not enqueue processing of inbox event %s; a worker will", pk)
+        return
+    if result.status == TaskResultStatus.FAILED:  # the immediate backend ran it and it raised
+        detail = result.errors[-1].traceback if result.errors else "no traceback"
+        logger.error("processing of inbox event %s raised; it stays due:\n%s", pk, detail)
+
+
+def schedule_retry(pk: int, when: datetime) -> None:
+    """Ask a queue backend that can defer tasks to retry at ``when``. Backends that cannot
+    (the immediate backend) rely on ``stripe_mirror_worker`` to pick the event up."""
+    try:
+        backend = task_backends[conf.task_backend()]
+        if getattr(backend, "supports_defer", False):
+            process_event.using(
+                backend=conf.task_backend(), queue_name=conf.task_queue(), run_after=when
+            ).enqueue(pk)
+    except Exception:
+        logger.exception("could not schedule a retry of inbox event %s; a worker will", pk)
