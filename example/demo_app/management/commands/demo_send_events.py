@@ -47,24 +47,15 @@ def deliveries(secret: str) -> list[Delivery]:
     objects = sample_objects()
     invoice = objects["invoice"] | {"status": "paid", "amount_paid": 1000, "amount_remaining": 0}
     customer_created = build_event("customer.created", objects["customer"])
-    first = [
-        Delivery("new customer", customer_created, secret, 200),
-        Delivery(
-            "new subscription",
-            build_event("customer.subscription.created", objects["subscription"]),
-            secret,
-            200,
-        ),
-        Delivery("invoice paid", build_event("invoice.paid", invoice), secret, 200),
-        Delivery(
-            "unknown type, '*' handlers",
-            build_event(UNKNOWN_TYPE, objects["product"]),
-            secret,
-            200,
-        ),
-    ]
+
+    def accepted(label: str, event_type: str, obj: dict[str, Any]) -> Delivery:
+        return Delivery(label, build_event(event_type, obj), secret, 200)
+
     return [
-        *first,
+        Delivery("new customer", customer_created, secret, 200),
+        accepted("new subscription", "customer.subscription.created", objects["subscription"]),
+        accepted("invoice paid", "invoice.paid", invoice),
+        accepted("unknown type, '*' handlers", UNKNOWN_TYPE, objects["product"]),
         Delivery("same event again", customer_created, secret, 200),
         Delivery(
             "bad signature",
