@@ -11,6 +11,8 @@ cd "$ROOT"
 
 PORT="${PORT:-8000}"
 URL="http://127.0.0.1:$PORT"
+[[ "$PORT" =~ ^[0-9]{1,5}$ ]] && [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] \
+  || die "PORT must be a port number (1-65535), not '$PORT'"
 # The demo is SQLite in example/db.sqlite3, processing inside the request, whatever the shell says.
 unset DATABASE_URL SQLITE_PATH STRIPE_MIRROR_TASKS
 export DJANGO_SETTINGS_MODULE=example_site.settings PYTHONUNBUFFERED=1
@@ -54,13 +56,10 @@ say "starting the site at $URL (server log: $LOG)"
 "$PY" example/manage.py runserver --noreload "127.0.0.1:$PORT" >"$LOG" 2>&1 &
 SERVER=$!
 TAIL=""
-stop() {
-  [ -n "$TAIL" ] && kill "$TAIL" 2>/dev/null
-  if kill -0 "$SERVER" 2>/dev/null; then
-    kill "$SERVER" 2>/dev/null
-    wait "$SERVER" 2>/dev/null
-  fi
-  return 0
+stop() {  # runs on exit; a server killed here exits 143, which must not become ours
+  if [ -n "$TAIL" ]; then kill "$TAIL" 2>/dev/null || true; fi
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -81,6 +80,7 @@ manage demo_send_events --url "$URL" || server_failed "the sample events did not
 
 if [ "${DEMO_EXIT:-0}" = 1 ]; then
   say "DEMO_EXIT=1: stopping the server"
+  rm -f "$LOG"
   exit 0
 fi
 echo
