@@ -293,6 +293,51 @@ def test_reprocess_action_reports_each_outcome(admin_client, post, tmp_path):
     assert HandlerCall.objects.filter(event_id=fine["id"], handler="record_call").count() == 2
 
 
+def test_reprocess_action_skips_thin_events(admin_client, post):
+    thin = {
+        "id": "evt_test_thin1",
+        "object": "v2.core.event",
+        "type": "v1.billing.meter.no_meter_found",
+        "created": "2026-07-29T12:00:00.000Z",
+        "livemode": False,
+        "related_object": {
+            "id": "mtr_1",
+            "type": "billing.meter",
+            "url": "/v1/billing/meters/mtr_1",
+        },
+    }
+    assert post(thin).status_code == 200
+    row = InboxEvent.objects.get(stripe_id=thin["id"])
+    assert row.status == Status.SKIPPED
+
+    response = admin_client.post(
+        CHANGELIST, {"action": "reprocess", "_selected_action": [row.pk]}, follow=True
+    )
+
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == ["1 event skipped (thin events, or being processed by someone else right now)."]
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (Status.SKIPPED, 0)
+
+
+def test_reprocess_action_refuses_more_than_its_limit(admin_client, post, monkeypatch):
+    monkeypatch.setattr("stripe_mirror.admin.REPROCESS_LIMIT", 2)
+    events = [build_event("test.fail", {"id": f"cus_{n}", "object": "customer"}) for n in range(3)]
+    for event in events:
+        assert post(event).status_code == 200
+    pks = list(InboxEvent.objects.values_list("pk", flat=True))
+
+    response = admin_client.post(
+        CHANGELIST, {"action": "reprocess", "_selected_action": pks}, follow=True
+    )
+
+    [message] = [str(message) for message in response.context["messages"]]
+    assert message.startswith(
+        "Select at most 2 events; for more, use `manage.py stripe_mirror_reprocess"
+    )
+    assert set(InboxEvent.objects.values_list("attempts", flat=True)) == {1}
+
+
 def _staff(username: str, *actions: str) -> User:
     user = User.objects.create_user(username, password="x", is_staff=True)
     codenames = [f"{action}_inboxevent" for action in actions]

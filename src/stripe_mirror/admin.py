@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_permission_codename
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -171,8 +172,8 @@ class InboxEventAdmin(_ModelAdmin):
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         """Reprocessing changes an event's state: it takes the model's change permission."""
-        opts = self.opts
-        return bool(request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}"))
+        codename = get_permission_codename("change", self.opts)
+        return bool(request.user.has_perm(f"{self.opts.app_label}.{codename}"))
 
     # -- the list -------------------------------------------------------------------------
 
