@@ -22,3 +22,9 @@ def subscription_changed(event: StripeEvent) -> None:
 def invoice_outcome(event: StripeEvent) -> None:
     invoice = event.object
     logger.info("invoice %s: %s (%s)", invoice.get("id"), event.type, invoice.get("status"))
+
+
+@on("*")
+def every_event(event: StripeEvent) -> None:
+    """A catch-all: runs for every event, types nobody anticipated included."""
+    logger.info("event %s (%s) on endpoint %r", event.id, event.type, event.endpoint)
