@@ -245,6 +245,7 @@ def test_odd_object_values_are_stored_not_refused(client: Client) -> None:
     assert row.payload["data"]["object"]["id"] == "cus_\x00"
 
 
+@pytest.mark.django_db(transaction=True)  # real commits, as in production
 def test_duplicate_delivery(client: Client) -> None:
     event = marked_event()
     assert post_event(client, event, secret=SECRET).json()["duplicate"] is False
