@@ -423,3 +423,53 @@ def test_content_length_absent_or_invalid(
     assert (status, answer["error"]) == (400, "empty_body")
     assert stream.served == 0
     assert not InboxEvent.objects.exists()
+
+
+def asgi_post(body: io.BytesIO, header: str) -> Any:
+    """An ASGI request with no Content-Length (chunked): Django streams the whole body."""
+    from django.core.handlers.asgi import ASGIRequest
+
+    from stripe_mirror.views import webhook
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": URL,
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"stripe-signature", header.encode())],
+    }
+    return webhook(ASGIRequest(scope, body), endpoint="default")
+
+
+def test_asgi_chunked_body_is_read(signed: tuple[bytes, str]) -> None:
+    body, header = signed
+    response = asgi_post(io.BytesIO(body), header)
+    assert response.status_code == 200, response.content
+    assert InboxEvent.objects.get().body.encode() == body
+
+
+def test_asgi_chunked_body_too_large(warnings: Any, settings: Any) -> None:
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "MAX_BODY_SIZE": 1000}
+    stream = io.BytesIO(b"x" * 100_000)
+    response = asgi_post(stream, "t=1,v1=00")
+    assert_rejected(response, warnings, 413, "body_too_large")
+    assert stream.tell() == 1001  # read one byte past the limit, no more
+
+
+def test_failing_event_recorded_receiver_does_not_lose_the_event(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    signals.event_recorded.connect(broken)
+    try:
+        event = marked_event()
+        response = post_event(client, event, secret=SECRET)
+    finally:
+        signals.event_recorded.disconnect(broken)
+    assert response.status_code == 200
+    assert InboxEvent.objects.get().status == Status.PROCESSED
+    ours = [r for r in caplog.records if r.name == "stripe_mirror.webhook"]
+    assert [r.levelno for r in ours] == [logging.ERROR]
+    assert "receiver bug" in ours[0].getMessage()
