@@ -14,7 +14,8 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from . import conf
 
-_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+#: Letters, digits, '-' and '_', at most InboxEvent.endpoint's 100 characters.
+_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _HINT_DOCS = "See docs/settings.md."
 
 
@@ -58,12 +59,12 @@ def _check_endpoints(endpoints: object) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     for name, entry in endpoints.items():
         where = f"STRIPE_MIRROR['ENDPOINTS'][{name!r}]"
-        if not isinstance(name, str) or not _ENDPOINT_NAME.match(name):
+        if not isinstance(name, str) or not _ENDPOINT_NAME.fullmatch(name):
             messages.append(
                 _error(
                     "E008",
                     f"Endpoint name {name!r} is not usable in a URL.",
-                    "Use letters, digits, '-' and '_' only.",
+                    "Use letters, digits, '-' and '_' only, at most 100 of them.",
                 )
             )
         if not isinstance(entry, Mapping):
@@ -102,6 +103,15 @@ def _check_secrets(secrets: object, where: str) -> list[CheckMessage]:
                     "E003",
                     f"{where}['SECRETS'][{index}] is empty.",
                     "An empty secret would let anyone sign events.",
+                )
+            )
+        elif secret != secret.strip():
+            messages.append(
+                _error(
+                    "E011",
+                    f"{where}['SECRETS'][{index}] has leading or trailing whitespace.",
+                    "Stripe signs with the exact secret, so this one can never match; strip it "
+                    "(often a newline read from a file or an environment variable).",
                 )
             )
         elif not secret.startswith("whsec_"):

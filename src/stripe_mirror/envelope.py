@@ -11,6 +11,7 @@ Two kinds of notification reach a webhook endpoint:
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,9 +21,18 @@ import orjson
 
 from .errors import InvalidEnvelope, InvalidJson, NotAnObject, NotUtf8
 
+# Limits match the inbox columns (models/inbox.py): a value that the database would refuse
+# must be refused here, with a 400 naming it, not fail the insert with a 503 that Stripe
+# would retry for days.
 _MAX_ID_LENGTH = 255
 _MAX_TYPE_LENGTH = 255
+_MAX_API_VERSION_LENGTH = 64
+_MAX_OBJECT_TYPE_LENGTH = 100
 _MAX_UNIX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second datetime can hold
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Stripe ids and API versions: visible ASCII, no spaces (a space or a NUL would compare
+#: equal to a shorter id under MariaDB's PAD SPACE collations, or be refused by PostgreSQL).
+_TOKEN = re.compile(r"[!-~]+")
 
 
 class EventKind(enum.StrEnum):
@@ -96,10 +106,10 @@ def _snapshot(payload: dict[str, Any]) -> Envelope:
         type=_event_type(payload),
         created=datetime.fromtimestamp(created, tz=UTC),
         livemode=_livemode(payload),
-        account=_optional_str(payload, "account"),
-        api_version=_optional_str(payload, "api_version"),
-        object_id=_optional_str(obj, "id"),
-        object_type=_optional_str(obj, "object"),
+        account=_optional_token(payload, "account", _MAX_ID_LENGTH),
+        api_version=_optional_token(payload, "api_version", _MAX_API_VERSION_LENGTH),
+        object_id=_informational(obj, "id", _MAX_ID_LENGTH),
+        object_type=_informational(obj, "object", _MAX_OBJECT_TYPE_LENGTH),
         payload=payload,
     )
 
@@ -109,34 +119,44 @@ def _thin(payload: dict[str, Any]) -> Envelope:
     if related is not None and not isinstance(related, dict):
         raise InvalidEnvelope('"related_object" must be an object')
     related = related or {}
-    created = payload.get("created")
-    if not isinstance(created, str):
-        raise InvalidEnvelope('"created" must be an RFC 3339 timestamp')
-    try:
-        when = datetime.fromisoformat(created)
-    except ValueError:
-        raise InvalidEnvelope('"created" must be an RFC 3339 timestamp') from None
-    if when.tzinfo is None:
-        raise InvalidEnvelope('"created" must carry a time zone')
     return Envelope(
         kind=EventKind.THIN,
         id=_identifier(payload, "id", prefix="evt_"),
         type=_event_type(payload),
-        created=when.astimezone(UTC),
+        created=_rfc3339(payload.get("created")),
         livemode=_livemode(payload),
-        account=_optional_str(payload, "context"),
+        account=_optional_token(payload, "context", _MAX_ID_LENGTH),
         api_version=None,
-        object_id=_optional_str(related, "id"),
-        object_type=_optional_str(related, "type"),
+        object_id=_informational(related, "id", _MAX_ID_LENGTH),
+        object_type=_informational(related, "type", _MAX_OBJECT_TYPE_LENGTH),
         payload=payload,
     )
+
+
+def _rfc3339(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidEnvelope('"created" must be an RFC 3339 timestamp')
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEnvelope('"created" must be an RFC 3339 timestamp') from None
+    if when.tzinfo is None:
+        raise InvalidEnvelope('"created" must carry a time zone')
+    try:
+        # Year 1 or 9999 shifted by its offset leaves datetime's range.
+        when = when.astimezone(UTC)
+    except OverflowError:
+        raise InvalidEnvelope('"created" is out of range') from None
+    if when < _EPOCH:
+        raise InvalidEnvelope('"created" is out of range')
+    return when
 
 
 def _identifier(payload: Mapping[str, Any], key: str, *, prefix: str) -> str:
     value = payload.get(key)
     if not isinstance(value, str) or not value.startswith(prefix):
         raise InvalidEnvelope(f'"{key}" must be a string starting with "{prefix}"')
-    if len(value) > _MAX_ID_LENGTH or not value.isprintable() or not value.isascii():
+    if len(value) > _MAX_ID_LENGTH or not _TOKEN.fullmatch(value):
         raise InvalidEnvelope(f'"{key}" is not a valid Stripe id')
     return value
 
@@ -157,10 +177,19 @@ def _livemode(payload: Mapping[str, Any]) -> bool:
     return value
 
 
-def _optional_str(payload: Mapping[str, Any], key: str) -> str | None:
+def _optional_token(payload: Mapping[str, Any], key: str, max_length: int) -> str | None:
     value = payload.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > _MAX_ID_LENGTH:
-        raise InvalidEnvelope(f'"{key}" must be a string')
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value) or len(value) > max_length:
+        raise InvalidEnvelope(f'"{key}" must be null or an id of at most {max_length} characters')
     return value
+
+
+def _informational(obj: Mapping[str, Any], key: str, max_length: int) -> str | None:
+    """The object's id or type for the inbox's index columns, or None when it has none
+    that fits. The event is authentic: an odd object is kept, not refused."""
+    value = obj.get(key)
+    if isinstance(value, str) and _TOKEN.fullmatch(value) and len(value) <= max_length:
+        return value
+    return None

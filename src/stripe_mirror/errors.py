@@ -40,6 +40,13 @@ class BodyTooLarge(WebhookRejected):
     code = "body_too_large"
 
 
+class EmptyBody(WebhookRejected):
+    """No body arrived: typically no Content-Length (a chunked request under WSGI) or a
+    proxy that dropped it. Named, because "signature mismatch" would send one hunting keys."""
+
+    code = "empty_body"
+
+
 # --- Stage 2: signature ---------------------------------------------------------------
 
 

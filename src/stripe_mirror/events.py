@@ -66,6 +66,8 @@ class StripeEvent:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any], *, endpoint: str = "") -> StripeEvent:
         """Build from a parsed v1 event (already checked by ``envelope.parse``)."""
+        if payload.get("object") != "event":
+            raise ValueError("not a v1 snapshot event (thin v2 notifications have no data)")
         frozen = freeze(dict(payload))
         data = frozen["data"]
         return cls(

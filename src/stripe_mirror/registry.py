@@ -8,8 +8,11 @@ several of its patterns runs once.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FunctionType
 from typing import TypeVar
 
 from .events import StripeEvent
@@ -37,18 +40,20 @@ def _match(pattern: str, event_type: str) -> bool:
     return pattern == event_type
 
 
+#: An exact type ("invoice.paid"), a prefix ending in ".*" ("customer.subscription.*") or "*":
+#: dot-separated non-empty segments of visible characters, a "*" only as the last segment.
+_PATTERN = re.compile(r"\*|[^\s.*]+(\.[^\s.*]+)*(\.\*)?")
+
+
 def validate_pattern(pattern: str) -> str:
     """Return the pattern, or raise ValueError explaining what is wrong with it."""
     if not isinstance(pattern, str) or not pattern:
         raise ValueError("an event pattern must be a non-empty string")
-    star = pattern.find("*")
-    if star != -1 and not (pattern == "*" or (pattern.endswith(".*") and star == len(pattern) - 1)):
+    if not (_PATTERN.fullmatch(pattern) and pattern.isprintable()):
         raise ValueError(
             f"invalid event pattern {pattern!r}: use an exact type ('invoice.paid'), "
-            "a prefix ending in '.*' ('customer.subscription.*') or '*'"
+            "a prefix ending in '.*' ('customer.subscription.*') or '*'; no spaces"
         )
-    if pattern != pattern.strip() or " " in pattern:
-        raise ValueError(f"invalid event pattern {pattern!r}: no spaces allowed")
     return pattern
 
 
@@ -56,6 +61,34 @@ def handler_name(func: Handler) -> str:
     module = getattr(func, "__module__", type(func).__module__)
     qualname = getattr(func, "__qualname__", type(func).__qualname__)
     return f"{module}.{qualname}"
+
+
+def _is_reimport(existing: Registration, func: Handler) -> bool:
+    """Whether ``func`` is ``existing``'s function again, possibly from a re-imported module.
+
+    A module-level function's name identifies it, so a new function under it is a re-import.
+    Other names are shared by distinct handlers, which must stay distinct: lambdas and
+    factory-made functions (``<lambda>``, ``<locals>``), partials and callable instances
+    (named after their class), bound methods of different instances.
+    """
+    if existing.func == func:  # ==, not is: each `obj.method` is a new, equal object
+        return True
+    return (
+        isinstance(existing.func, FunctionType)
+        and isinstance(func, FunctionType)
+        and "<" not in existing.name
+    )
+
+
+def _free_name(func: Handler, namesakes: list[Registration]) -> str:
+    """``func``'s name, with "#2", "#3"... for the second, third... distinct handler of that
+    name: names must be unique (they record completed handlers) and stable across processes,
+    which registration order, fixed by import order, is."""
+    base = handler_name(func)
+    taken = {r.name for r in namesakes}
+    if base not in taken:
+        return base
+    return next(f"{base}#{n}" for n in itertools.count(2) if f"{base}#{n}" not in taken)
 
 
 class Registry:
@@ -76,25 +109,31 @@ class Registry:
         return decorator
 
     def register(self, func: Handler, *patterns: str) -> Registration:
+        if not patterns:
+            raise ValueError("a handler needs at least one event pattern")
         checked = tuple(validate_pattern(p) for p in patterns)
-        name = handler_name(func)
-        for index, existing in enumerate(self._registrations):
-            if existing.name == name:
-                # Re-registration (a module imported twice, autoreload): merge, keep position.
-                merged = tuple(dict.fromkeys(existing.patterns + checked))
-                registration = Registration(merged, func, name)
-                self._registrations[index] = registration
-                self._cache.clear()
-                return registration
-        registration = Registration(checked, func, name)
-        self._registrations.append(registration)
+        namesakes = self._namesakes(func)
+        same = next((r for r in namesakes if _is_reimport(r, func)), None)
+        if same is not None:
+            # Registered again (a second @on, a module imported twice): merge, keep position.
+            merged = tuple(dict.fromkeys(same.patterns + checked))
+            registration = Registration(merged, func, same.name)
+            self._registrations[self._registrations.index(same)] = registration
+        else:
+            registration = Registration(checked, func, _free_name(func, namesakes))
+            self._registrations.append(registration)
         self._cache.clear()
         return registration
 
     def unregister(self, func: Handler) -> None:
-        name = handler_name(func)
-        self._registrations = [r for r in self._registrations if r.name != name]
+        """Remove ``func`` (or the function it re-imports)."""
+        gone = [r for r in self._namesakes(func) if _is_reimport(r, func)]
+        self._registrations = [r for r in self._registrations if all(r is not g for g in gone)]
         self._cache.clear()
+
+    def _namesakes(self, func: Handler) -> list[Registration]:
+        base = handler_name(func)
+        return [r for r in self._registrations if r.name.split("#")[0] == base]
 
     def handlers_for(self, event_type: str) -> tuple[Registration, ...]:
         """The registrations matching ``event_type``, in run order."""

@@ -5,8 +5,9 @@ when ANY ``v1`` value equals the hex HMAC-SHA256 of ``b"<t>." + body`` under ANY
 endpoint's secrets (Stripe sends one ``v1`` per active secret while a secret is rolled).
 
 Deliberate differences from stripe-python's verifier (documented in docs/security.md):
-whitespace around items is ignored, a header with several ``t`` items is malformed, and a
-timestamp too far in the future is rejected (clock-skew bound) instead of accepted.
+whitespace around items is ignored; a header with several ``t`` items, an item that is not
+``key=value`` or a timestamp that is not plain digits is malformed; a timestamp too far in the
+future is rejected (clock-skew bound) instead of accepted; a blank secret never matches.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def verify(
 
 def _any_signature_matches(body: bytes, parsed: SignatureHeader, secrets: Sequence[str]) -> bool:
     matched = False
-    for secret in secrets:
+    # A blank secret is a misconfiguration (system check E003), and a key anyone can sign
+    # with: it must never authenticate anything, even if the checks were not run.
+    for secret in (s for s in secrets if s.strip()):
         expected = compute_signature(body, parsed.timestamp, secret).encode("ascii")
         for candidate in parsed.v1:
             # No early exit: the time taken must not depend on which pair matched.

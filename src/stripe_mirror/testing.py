@@ -14,13 +14,22 @@ import itertools
 import secrets as _secrets
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from .signature import sign
 
-__all__ = ["build_event", "encode", "event_id", "post_event", "sign", "signed_headers"]
+__all__ = [
+    "build_event",
+    "build_thin_event",
+    "encode",
+    "event_id",
+    "post_event",
+    "sign",
+    "signed_headers",
+]
 
 _counter = itertools.count(1)
 
@@ -45,11 +54,13 @@ def build_event(
     previous_attributes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A v1 snapshot event as Stripe would send it."""
-    data: dict[str, Any] = {"object": dict(obj or {"id": "obj_test", "object": "unknown"})}
+    if obj is None:
+        obj = {"id": "obj_test", "object": "unknown"}
+    data: dict[str, Any] = {"object": dict(obj)}
     if previous_attributes is not None:
         data["previous_attributes"] = dict(previous_attributes)
     event: dict[str, Any] = {
-        "id": id or event_id(),
+        "id": event_id() if id is None else id,
         "object": "event",
         "api_version": api_version,
         "created": int(time.time()) if created is None else created,
@@ -61,6 +72,31 @@ def build_event(
     }
     if account is not None:
         event["account"] = account
+    return event
+
+
+def build_thin_event(
+    event_type: str,
+    related_object: Mapping[str, Any] | None = None,
+    *,
+    id: str | None = None,
+    created: datetime | None = None,
+    livemode: bool = False,
+    context: str | None = None,
+) -> dict[str, Any]:
+    """A v2 thin event notification (``"object": "v2.core.event"``) as Stripe would send it."""
+    when = datetime.now(UTC) if created is None else created
+    event: dict[str, Any] = {
+        "id": event_id() if id is None else id,
+        "object": "v2.core.event",
+        "type": event_type,
+        "livemode": livemode,
+        "created": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    if related_object is not None:
+        event["related_object"] = dict(related_object)
+    if context is not None:
+        event["context"] = context
     return event
 
 

@@ -18,7 +18,13 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from . import conf, envelope, inbox, signals, signature, tasks
-from .errors import BodyTooLarge, MethodNotAllowed, UnknownEndpoint, WebhookRejected
+from .errors import (
+    BodyTooLarge,
+    EmptyBody,
+    MethodNotAllowed,
+    UnknownEndpoint,
+    WebhookRejected,
+)
 
 logger = logging.getLogger("stripe_mirror.webhook")
 
@@ -77,12 +83,15 @@ class WebhookView(View):
     def read_body(self, request: HttpRequest) -> bytes:
         """The raw body, read once, refusing anything over MAX_BODY_SIZE without reading it."""
         limit = conf.max_body_size()
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        if declared.isdigit() and int(declared) > limit:
+        declared = str(request.META.get("CONTENT_LENGTH") or "")
+        # isascii: "²".isdigit() is true too, and int() refuses it.
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge(f"body is larger than {limit} bytes")
         body = request.read(limit + 1)
         if len(body) > limit:
             raise BodyTooLarge(f"body is larger than {limit} bytes")
+        if not body:
+            raise EmptyBody("the request has no body (is Content-Length missing?)")
         return body
 
     def verify(self, body: bytes, request: HttpRequest, config: conf.Endpoint) -> None:
