@@ -9,6 +9,8 @@ import orjson
 from django.db import models
 from django.utils import timezone
 
+from .fields import StripeIdField
+
 
 class Status(models.TextChoices):
     """Where an event is in its life. A claim on an event is a row lock held by the
@@ -36,13 +38,13 @@ class InboxEvent(models.Model):
     """A Stripe event as it was delivered, and what became of it."""
 
     id = models.BigAutoField(primary_key=True)
-    stripe_id = models.CharField("event id", max_length=255, unique=True)
+    stripe_id = StripeIdField("event id", max_length=255, unique=True)
     kind = models.CharField(max_length=16, default="snapshot")
     type = models.CharField(max_length=255, db_index=True)
     api_version = models.CharField(max_length=64, blank=True, default="")
     created = models.DateTimeField(help_text="When Stripe created the event.")
     livemode = models.BooleanField(default=False)
-    account = models.CharField(
+    account = StripeIdField(
         max_length=255,
         blank=True,
         default="",
@@ -50,7 +52,7 @@ class InboxEvent(models.Model):
         help_text="The Connect account the event belongs to; empty for the platform account.",
     )
     endpoint = models.CharField(max_length=100)
-    object_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    object_id = StripeIdField(max_length=255, blank=True, default="", db_index=True)
     object_type = models.CharField(max_length=100, blank=True, default="")
     #: The request body exactly as Stripe sent (and signed) it.
     body = models.TextField()
