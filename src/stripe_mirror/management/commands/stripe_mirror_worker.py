@@ -15,10 +15,18 @@ from collections import Counter
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
 from stripe_mirror.processing import Outcome, due_count, process_due
+
+#: Seconds between progress lines of a long-running worker.
+_REPORT_EVERY = 10
+
+
+def _done(totals: Counter[Outcome]) -> int:
+    """Events processed, failed or dead: SKIPPED ones were taken by another processor."""
+    return totals[Outcome.PROCESSED] + totals[Outcome.FAILED] + totals[Outcome.DEAD]
 
 
 class Command(BaseCommand):
@@ -49,36 +57,41 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         batch_size = max(1, options["batch_size"])
+        limit: int | None = options["max_events"] or None
+        once: bool = options["once"]
         totals: Counter[Outcome] = Counter()
-        started = time.monotonic()
-        last_report = started
-        if options["once"]:
+        started = last_report = time.monotonic()
+        if once:
             self._say(f"{due_count()} events due")
+        else:
+            self._say(f"waiting for events (batch size {batch_size}); stop with SIGTERM or Ctrl-C")
         while not self._stopping:
+            # Never claim more than --max-events allows: a claimed event is processed.
+            room = batch_size if limit is None else min(batch_size, limit - _done(totals))
+            if room <= 0:
+                break
             try:
-                results = process_due(batch_size)
+                results = process_due(room)
             except DatabaseError as exc:
+                if once:
+                    raise CommandError(f"database error: {exc}") from exc
                 self.stderr.write(f"database error, retrying in {options['sleep']} s: {exc}")
                 close_old_connections()
                 time.sleep(options["sleep"])
                 continue
             totals.update(outcome for _, outcome in results)
-            done = sum(totals[o] for o in (Outcome.PROCESSED, Outcome.FAILED, Outcome.DEAD))
             now = time.monotonic()
-            if results and (options["once"] or now - last_report >= 10):
+            if results and (once or now - last_report >= _REPORT_EVERY):
                 self._say(self._progress(totals, now - started))
                 last_report = now
-            if options["max_events"] and done >= options["max_events"]:
-                break
             if not results:
-                if options["once"]:
+                if once:
                     break
                 time.sleep(options["sleep"])
         self._say("done: " + self._progress(totals, time.monotonic() - started))
 
     def _progress(self, totals: Counter[Outcome], seconds: float) -> str:
-        done = totals[Outcome.PROCESSED] + totals[Outcome.FAILED] + totals[Outcome.DEAD]
-        rate = done / seconds if seconds > 0 else 0.0
+        rate = _done(totals) / seconds if seconds > 0 else 0.0
         return (
             f"{totals[Outcome.PROCESSED]} processed, {totals[Outcome.FAILED]} failed (will retry), "
             f"{totals[Outcome.DEAD]} dead, {rate:.0f} events/s"
