@@ -117,7 +117,7 @@ def test_reprocess_by_id_runs_every_handler_again(record: Record) -> None:
     _run("stripe_mirror_worker", "--once")
     out, _ = _run("stripe_mirror_reprocess", recorded.stripe_id)
     assert f"[1/1] {recorded.stripe_id}: processed" in out
-    assert "reprocessed 1 events, 0 failed" in out
+    assert "reprocessed 1 events, 0 not processed" in out
     assert HandlerCall.objects.filter(event_id=recorded.stripe_id).count() == 2
     assert InboxEvent.objects.get(pk=recorded.pk).attempts == 2
 
@@ -135,7 +135,7 @@ def test_reprocess_by_status_and_type(record: Record, tmp_path: Path) -> None:
 
     flag.touch()
     out, _ = _run("stripe_mirror_reprocess", "--status", "dead", "--type", "test.fail_then_succeed")
-    assert "reprocessed 2 events, 0 failed" in out
+    assert "reprocessed 2 events, 0 not processed" in out
     assert _statuses() == {
         **dict.fromkeys(dead, Status.PROCESSED),
         other: Status.DEAD,
@@ -155,6 +155,30 @@ def test_reprocess_reports_unknown_ids_and_still_does_the_others(record: Record)
         call_command("stripe_mirror_reprocess", known, "evt_nope", stdout=io.StringIO(), stderr=err)
     assert "evt_nope: not in the inbox" in err.getvalue()
     assert _statuses() == {known: Status.PROCESSED}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reprocess_reports_an_event_another_processor_holds(record: Record, tmp_path: Path) -> None:
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip(
+            "SQLite has no row locks: a reprocess waits for the database lock of the "
+            "processor holding the event, then runs it again, instead of skipping it"
+        )
+    started = tmp_path / "started"
+    recorded = record(live.steered_event(test_behaviour="sleep:0.5", started_file=str(started)))
+    holder = live.start_manage("stripe_mirror_worker", "--once")
+    try:
+        live.wait_for(started.exists, "the worker to hold the event")
+        out = io.StringIO()
+        with pytest.raises(CommandError, match="not processed"):
+            call_command("stripe_mirror_reprocess", recorded.stripe_id, stdout=out)
+        assert f"{recorded.stripe_id}: skipped" in out.getvalue()
+        assert holder.wait() == 0
+    finally:
+        holder.stop()
+    assert HandlerCall.objects.filter(event_id=recorded.stripe_id).count() == 1
 
 
 @pytest.mark.django_db

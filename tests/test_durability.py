@@ -108,3 +108,10 @@ def test_database_unavailable_answers_503_and_the_retry_is_recorded(
     assert retried.status == 200
     assert retried.json()["duplicate"] is False
     assert _state(event["id"]) == (Status.PROCESSED, 1, 1)
+
+
+def test_worker_once_without_a_database_fails_instead_of_waiting(tmp_path: Path) -> None:
+    env = live.child_env(database=_unreachable_database(tmp_path))
+    finished = live.manage("stripe_mirror_worker", "--once", env=env)
+    assert finished.returncode == 1
+    assert "CommandError: database error" in finished.stderr, finished.stderr

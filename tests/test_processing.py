@@ -215,6 +215,27 @@ def test_mirror_failure_keeps_user_handlers_from_running(
     assert _calls(recorded.stripe_id) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_user_handler_keeps_the_mirror_writes(
+    record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The mirror is a no-op until stage 4 lands: give it a write to keep.
+    def sync_writing(event: StripeEvent) -> None:
+        HandlerCall.objects.create(event_id=event.id, handler="mirror")
+
+    monkeypatch.setattr(mirror, "sync_event", sync_writing)
+    recorded = record(build_event("test.fail"))
+    assert process(recorded.pk) is Outcome.FAILED
+    _make_due(recorded.pk)
+    assert process(recorded.pk) is Outcome.FAILED  # the retry does not sync again
+
+    def committed() -> list[str]:
+        return sorted(HandlerCall.objects.values_list("handler", flat=True))
+
+    assert live.in_other_connection(committed) == ["mirror", "record_call"]
+    assert _row(recorded.pk).completed_handlers == [mirror.NAME, RECORD_CALL]
+
+
 @pytest.mark.django_db
 def test_force_reprocess_runs_every_handler_again(record: Record) -> None:
     recorded = record(build_event("customer.updated"))
