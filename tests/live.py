@@ -91,7 +91,9 @@ class Process:
     """A child process in its own process group, its output in a log file."""
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
-        self.log = Path(tempfile.mkstemp(prefix="sm-child-", suffix=".log")[1])
+        descriptor, name = tempfile.mkstemp(prefix="sm-child-", suffix=".log")
+        os.close(descriptor)
+        self.log = Path(name)
         with self.log.open("wb") as out:
             self.popen = subprocess.Popen(
                 list(argv),
@@ -134,13 +136,12 @@ class Process:
 
 
 def _kill_group(popen: subprocess.Popen[bytes]) -> None:
-    if popen.poll() is None:
+    # Until the leader is reaped its id still names its group (gunicorn's workers are in it
+    # too); once reaped, the id may belong to someone else, so it is left alone.
+    if popen.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(popen.pid, signal.SIGKILL)
     popen.wait(10)
-    # A group whose leader exited may still hold children (gunicorn workers): kill them too.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(popen.pid, signal.SIGKILL)
 
 
 @atexit.register
