@@ -250,6 +250,7 @@ class Server(Process):
     """The example site (with the test settings) under gunicorn, sync workers."""
 
     def __init__(self, env: Mapping[str, str], workers: int = GUNICORN_WORKERS) -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [

@@ -75,6 +75,7 @@ def test_worker_stops_after_max_events(record: Record, once: bool) -> None:
     assert "done: 3 processed" in out
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_worker_finishes_its_batch_on_sigterm(record: Record, tmp_path: Path) -> None:
     started = tmp_path / "started"
@@ -96,6 +97,7 @@ def test_worker_finishes_its_batch_on_sigterm(record: Record, tmp_path: Path) ->
     assert HandlerCall.objects.count() == 2
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_idle_worker_exits_on_sigterm() -> None:
     worker = live.start_manage("stripe_mirror_worker", "--sleep", "0.2")
@@ -157,6 +159,7 @@ def test_reprocess_reports_unknown_ids_and_still_does_the_others(record: Record)
     assert _statuses() == {known: Status.PROCESSED}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_reprocess_reports_an_event_another_processor_holds(record: Record, tmp_path: Path) -> None:
     from django.db import connection

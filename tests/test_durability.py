@@ -116,3 +116,45 @@ def test_worker_once_without_a_database_fails_instead_of_waiting(tmp_path: Path)
     finished = live.manage("stripe_mirror_worker", "--once", env=env)
     assert finished.returncode == 1
     assert "CommandError: database error" in finished.stderr, finished.stderr
+
+
+def _drop_other_sessions() -> int:
+    """Make the database server close every other session on the test database, as a
+    restart or a failover does; returns how many there were."""
+    queries = {
+        "postgresql": (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ),
+        "mysql": (
+            "SELECT id FROM information_schema.processlist "
+            "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+        ),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(queries[connection.vendor])
+        sessions = [row[0] for row in cursor.fetchall()]
+        if connection.vendor == "mysql":
+            for session in sessions:
+                cursor.execute("KILL %s", [session])
+    return len(sessions)
+
+
+def _post_to_every_worker(site: live.Server) -> dict[str, int]:
+    """Post slow events at once, twice as many as gunicorn has workers, so that each worker
+    takes some; their statuses by event id."""
+    events = [live.steered_event(test_behaviour="sleep:0.2") for _ in range(2 * site.workers)]
+    responses = live.concurrently([lambda e=e: site.post(e) for e in events])
+    return {e["id"]: r.status for e, r in zip(events, responses, strict=True)}
+
+
+def test_dropped_connections_do_not_turn_deliveries_away(site: live.Server) -> None:
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has no server to drop connections")
+    assert set(_post_to_every_worker(site).values()) == {200}  # each holds a connection now
+    assert _drop_other_sessions() >= site.workers
+
+    statuses = _post_to_every_worker(site)
+    assert set(statuses.values()) == {200}
+    for stripe_id in statuses:
+        assert _state(stripe_id) == (Status.PROCESSED, 1, 1)
