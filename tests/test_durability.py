@@ -114,8 +114,10 @@ def test_database_unavailable_answers_503_and_the_retry_is_recorded(
 def test_worker_once_without_a_database_fails_instead_of_waiting(tmp_path: Path) -> None:
     env = live.child_env(database=_unreachable_database(tmp_path))
     finished = live.manage("stripe_mirror_worker", "--once", env=env)
+    # Django 6 fails in the system checks already (they ask the database about JSON support);
+    # Django 5.2 reaches the worker, which ends with a CommandError.
     assert finished.returncode == 1
-    assert "CommandError: database error" in finished.stderr, finished.stderr
+    assert "OperationalError" in finished.stderr or "database error" in finished.stderr
 
 
 def _drop_other_sessions() -> int:
