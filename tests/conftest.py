@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from stripe_mirror.testing import build_event, post_event
+from stripe_mirror import envelope, inbox
+from stripe_mirror.testing import build_event, encode, post_event
+from tests import live
 
 SECRET = "whsec_test_primary"
 
@@ -26,3 +28,31 @@ def event() -> dict[str, Any]:
     return build_event(
         "customer.created", {"id": "cus_test1", "object": "customer", "email": "a@example.com"}
     )
+
+
+@pytest.fixture
+def record() -> Callable[..., inbox.Recorded]:
+    """Record an event in the inbox as the endpoint does, without processing it."""
+
+    def _record(event: Any, endpoint: str = "default") -> inbox.Recorded:
+        body = encode(event)
+        return inbox.record(envelope.parse(body), endpoint, body)
+
+    return _record
+
+
+@pytest.fixture(scope="session")
+def site(django_db_setup: None) -> Iterator[live.Server]:
+    """The example site under gunicorn (several sync worker processes) on the test database.
+
+    Tests that use it need committed data: mark them ``django_db(transaction=True)``.
+    """
+    with live.server() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup: None, live_server: Any) -> Any:
+    """pytest-django's live server, started once the test database exists. Started earlier, it
+    sees the settings' in-memory SQLite NAME and shares one connection among its threads."""
+    return live_server

@@ -1,17 +1,24 @@
 """Test settings: the example site plus a test app whose handlers tests can steer."""
 
 import os
+import tempfile
 
 os.environ.setdefault("SQLITE_PATH", ":memory:")
 
 from example_site.settings import *  # noqa: F403
 from example_site.settings import DATABASES, INSTALLED_APPS
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+# django-tasks-db's tables exist in every test database, so that a test can switch TASKS to its
+# DatabaseBackend (the example settings install it themselves with STRIPE_MIRROR_TASKS=database).
+_TASKS_DB = [] if "django_tasks_db" in INSTALLED_APPS else ["django_tasks_db"]
+INSTALLED_APPS = [*INSTALLED_APPS, *_TASKS_DB, "tests.testapp"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that several threads (and processes) share one database.
     DATABASES["default"]["NAME"] = os.environ.get("SQLITE_PATH", "")
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_PATH", "")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("SQLITE_TEST_PATH")
+        or os.path.join(tempfile.gettempdir(), f"stripe-mirror-test-{os.getpid()}.sqlite3")
+    }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STRIPE_MIRROR = {

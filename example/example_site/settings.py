@@ -71,7 +71,11 @@ def database_from_env() -> dict[str, object]:
         }
     import dj_database_url
 
-    config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=600))
+    # Persistent connections, checked before a request reuses them: a connection the server
+    # dropped (a restart, a failover) would otherwise turn one delivery per worker away (503).
+    config: dict[str, object] = dict(
+        dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+    )
     if config["ENGINE"] == "django.db.backends.mysql":
         config["OPTIONS"] = {"charset": "utf8mb4"}
         config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}

@@ -67,7 +67,8 @@ class Recorded:
 
 
 def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
-    """Insert the event or count a redelivery; commits before returning.
+    """Insert the event or count a redelivery. Outside a transaction (the webhook view runs
+    it in autocommit, even under ATOMIC_REQUESTS) the row is committed before this returns.
 
     ``body`` must be the exact bytes that were verified (already checked to be UTF-8).
     Raises django.db.DatabaseError when the database cannot take the write.

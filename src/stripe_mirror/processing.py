@@ -32,6 +32,9 @@ from .registry import registry
 
 logger = logging.getLogger("stripe_mirror.processing")
 
+#: The name a failure to commit is recorded under in ``last_error``, like a handler's.
+_COMMIT = "(commit)"
+
 
 class Outcome(enum.StrEnum):
     PROCESSED = "processed"
@@ -54,13 +57,20 @@ def process(pk: int, *, force: bool = False) -> Outcome:
     handler, as long as no other transaction holds it.
     """
     alias = router.db_for_write(InboxEvent)
-    with transaction.atomic(using=alias):
-        row = _claim_one(alias, pk, force=force)
-        if row is None:
-            return Outcome.SKIPPED
-        if force:
-            row.completed_handlers = []
-        return _run(row, alias)
+    attempts: int | None = None  # as claimed
+    try:
+        with transaction.atomic(using=alias):
+            row = _claim_one(alias, pk, force=force)
+            if row is None:
+                return Outcome.SKIPPED
+            attempts = row.attempts
+            if force:
+                row.completed_handlers = []
+            return _run(row, alias)
+    except DatabaseError as exc:
+        if attempts is None:  # not even claimed: the database is away
+            raise
+        return _fail_uncommitted(pk, attempts, alias, exc, force=force)
 
 
 def process_due(limit: int = 50) -> list[tuple[str, Outcome]]:
@@ -134,12 +144,46 @@ def _claim_due(alias: str, limit: int) -> list[InboxEvent]:
 
 
 def _run_isolated(row: InboxEvent, alias: str) -> Outcome:
+    attempts = row.attempts
     try:
         with transaction.atomic(using=alias):
             return _run(row, alias)
-    except DatabaseError:
-        logger.exception("could not record the outcome of %s; it stays due", row.stripe_id)
-        return Outcome.SKIPPED
+    except DatabaseError as exc:
+        # Its savepoint is rolled back; the batch's transaction goes on.
+        return _fail_uncommitted(row.pk, attempts, alias, exc, force=False)
+
+
+def _fail_uncommitted(
+    pk: int, attempts: int, alias: str, error: DatabaseError, *, force: bool
+) -> Outcome:
+    """Count a failed attempt whose work could not be committed (a foreign key checked at
+    commit, a deadlock, a lost connection): nothing of it was kept, not even the outcome.
+    Recording the failure apart makes such an event back off and end up dead, instead of
+    being claimed again and again. Raises if that fails too.
+
+    ``attempts`` is the count the failed run claimed the event with: if it changed, another
+    processor has run the event since, and its outcome stands.
+    """
+    logger.warning("processing %s could not be committed: %s", pk, error)
+    failure = Failure(_COMMIT, error, "".join(traceback.format_exception(error)))
+    with transaction.atomic(using=alias):
+        row: InboxEvent | None = (
+            _locking_queryset(alias)  # type: ignore[attr-defined]
+            .filter(pk=pk, attempts=attempts)
+            .exclude(status=Status.SKIPPED)
+            .first()
+        )
+        if row is None:  # another processor holds it, or has run it since
+            return Outcome.SKIPPED
+        return _finish(
+            row,
+            alias=alias,
+            event=StripeEvent.from_json(row.body, endpoint=row.endpoint),
+            # A forced run re-runs every handler, so its retries must too.
+            completed=[] if force else list(row.completed_handlers),
+            failures=[failure],
+            seconds=0.0,
+        )
 
 
 def _chain(event_type: str) -> list[tuple[str, Callable[[StripeEvent], object]]]:

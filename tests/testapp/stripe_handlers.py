@@ -1,25 +1,38 @@
 """Handlers steered by the event itself, so that tests against a real server can ask for a
-failure, a delay or a crash through the payload: data.object.metadata.test_behaviour."""
+failure, a delay or a crash through the payload: data.object.metadata.test_behaviour.
+
+metadata keys: test_behaviour ("sleep:<seconds>" or "crash": os._exit(17) unless flag_file
+exists), flag_file (a path), started_file (a path: a line is appended to it when the handler
+starts, so that a test can see from outside that processing has begun).
+"""
 
 import os
 import time
+from typing import Any
 
 from stripe_mirror import StripeEvent, on
 
 from .models import HandlerCall
 
 
+def _metadata(event: StripeEvent) -> Any:
+    return event.object.get("metadata") or {}
+
+
 def _behaviour(event: StripeEvent) -> str:
-    metadata = event.object.get("metadata") or {}
-    return str(metadata.get("test_behaviour", ""))
+    return str(_metadata(event).get("test_behaviour", ""))
 
 
 @on("*")
 def record_call(event: StripeEvent) -> None:
+    started = _metadata(event).get("started_file")
+    if started:
+        with open(started, "a") as marker:
+            marker.write(f"{event.id} {os.getpid()}\n")
     behaviour = _behaviour(event)
     if behaviour.startswith("sleep:"):
         time.sleep(float(behaviour.split(":", 1)[1]))
-    if behaviour == "crash":
+    if behaviour == "crash" and not os.path.exists(_flag(event)):
         os._exit(17)  # a worker killed mid-processing: nothing after this runs
     HandlerCall.objects.create(event_id=event.id, handler="record_call")
 
@@ -33,4 +46,4 @@ def failing(event: StripeEvent) -> None:
 
 
 def _flag(event: StripeEvent) -> str:
-    return str((event.object.get("metadata") or {}).get("flag_file", "/nonexistent"))
+    return str(_metadata(event).get("flag_file", "/nonexistent"))

@@ -15,10 +15,18 @@ from collections import Counter
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
 from stripe_mirror.processing import Outcome, due_count, process_due
+
+#: Seconds between progress lines of a long-running worker.
+_REPORT_EVERY = 10
+
+
+def _done(totals: Counter[Outcome]) -> int:
+    """Events processed, failed or dead: SKIPPED ones were taken by another processor."""
+    return totals[Outcome.PROCESSED] + totals[Outcome.FAILED] + totals[Outcome.DEAD]
 
 
 class Command(BaseCommand):
@@ -48,37 +56,62 @@ class Command(BaseCommand):
         self._stopping = False
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        batch_size = max(1, options["batch_size"])
-        totals: Counter[Outcome] = Counter()
-        started = time.monotonic()
-        last_report = started
+        self._batch_size: int = max(1, options["batch_size"])
+        self._limit: int | None = options["max_events"] or None
+        self._totals: Counter[Outcome] = Counter()
+        self._started = time.monotonic()
         if options["once"]:
-            self._say(f"{due_count()} events due")
-        while not self._stopping:
-            try:
-                results = process_due(batch_size)
-            except DatabaseError as exc:
-                self.stderr.write(f"database error, retrying in {options['sleep']} s: {exc}")
-                close_old_connections()
-                time.sleep(options["sleep"])
-                continue
-            totals.update(outcome for _, outcome in results)
-            done = sum(totals[o] for o in (Outcome.PROCESSED, Outcome.FAILED, Outcome.DEAD))
-            now = time.monotonic()
-            if results and (options["once"] or now - last_report >= 10):
-                self._say(self._progress(totals, now - started))
-                last_report = now
-            if options["max_events"] and done >= options["max_events"]:
-                break
-            if not results:
-                if options["once"]:
-                    break
-                time.sleep(options["sleep"])
-        self._say("done: " + self._progress(totals, time.monotonic() - started))
+            self._drain()
+        else:
+            self._serve(options["sleep"])
+        self._say("done: " + self._progress())
 
-    def _progress(self, totals: Counter[Outcome], seconds: float) -> str:
-        done = totals[Outcome.PROCESSED] + totals[Outcome.FAILED] + totals[Outcome.DEAD]
-        rate = done / seconds if seconds > 0 else 0.0
+    def _drain(self) -> None:
+        """--once: process what is due, reporting each batch; a database error ends it."""
+        try:
+            self._say(f"{due_count()} events due")
+            while not self._stopping and self._batch():
+                self._say(self._progress())
+        except DatabaseError as exc:
+            raise CommandError(f"database error: {exc}") from exc
+
+    def _serve(self, sleep: float) -> None:
+        """Long-running: poll every ``sleep`` seconds when idle, ride out database errors."""
+        self._say(f"waiting for events (batch size {self._batch_size}); stop with SIGTERM")
+        last_report = self._started
+        while not self._stopping and self._room() > 0:
+            try:
+                busy = self._batch()
+            except DatabaseError as exc:
+                self.stderr.write(f"database error, retrying in {sleep} s: {exc}")
+                close_old_connections()
+                busy = False
+            if busy and time.monotonic() - last_report >= _REPORT_EVERY:
+                self._say(self._progress())
+                last_report = time.monotonic()
+            if not busy and not self._stopping:
+                time.sleep(sleep)
+
+    def _batch(self) -> bool:
+        """Process one batch; whether there was anything to process."""
+        room = self._room()
+        if room <= 0:
+            return False
+        results = process_due(room)
+        self._totals.update(outcome for _, outcome in results)
+        return bool(results)
+
+    def _room(self) -> int:
+        """How many events the next batch may claim: never more than --max-events allows,
+        since a claimed event is processed."""
+        if self._limit is None:
+            return self._batch_size
+        return min(self._batch_size, self._limit - _done(self._totals))
+
+    def _progress(self) -> str:
+        totals = self._totals
+        seconds = time.monotonic() - self._started
+        rate = _done(totals) / seconds if seconds > 0 else 0.0
         return (
             f"{totals[Outcome.PROCESSED]} processed, {totals[Outcome.FAILED]} failed (will retry), "
             f"{totals[Outcome.DEAD]} dead, {rate:.0f} events/s"

@@ -1,0 +1,184 @@
+"""inbox.record(): one upsert per delivery, deduplicated by event id, on every database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from stripe_mirror.inbox import Recorded
+from stripe_mirror.models import InboxEvent, Status
+from stripe_mirror.testing import build_event, encode, event_id
+from tests import live
+
+pytestmark = pytest.mark.django_db
+
+Record = Callable[..., Recorded]
+
+
+def _thin_event() -> dict[str, Any]:
+    """A v2 thin event notification: it names its object instead of carrying it."""
+    return {
+        "id": event_id(),
+        "object": "v2.core.event",
+        "type": "v1.billing.meter.error_report_triggered",
+        "created": "2026-05-01T12:00:00.000Z",
+        "livemode": False,
+        "related_object": {"id": "mtr_1", "type": "billing.meter", "url": "/v1/billing/meters"},
+    }
+
+
+def _set(pk: int, **fields: Any) -> None:
+    InboxEvent.objects.filter(pk=pk).update(**fields)
+
+
+def test_first_delivery_stores_the_event_due_now(record: Record) -> None:
+    event = build_event(
+        "invoice.paid",
+        {"id": "in_1", "object": "invoice"},
+        created=1_767_225_600,
+        account="acct_1",
+        livemode=True,
+    )
+    before = timezone.now()
+    recorded = record(event, endpoint="connect")
+    after = timezone.now()
+
+    assert recorded.first_delivery
+    assert recorded.needs_processing
+    assert (recorded.stripe_id, recorded.status, recorded.delivery_count) == (
+        event["id"],
+        Status.PENDING,
+        1,
+    )
+    row = InboxEvent.objects.get(pk=recorded.pk)
+    assert (row.stripe_id, row.kind, row.type, row.endpoint) == (
+        event["id"],
+        "snapshot",
+        "invoice.paid",
+        "connect",
+    )
+    assert (row.account, row.livemode, row.object_id, row.object_type) == (
+        "acct_1",
+        True,
+        "in_1",
+        "invoice",
+    )
+    assert row.created == datetime(2026, 1, 1, tzinfo=UTC)
+    assert row.body == encode(event).decode()
+    assert (row.attempts, row.completed_handlers, row.last_error) == (0, [], "")
+    assert before <= row.received_at == row.last_received_at == row.next_attempt_at <= after
+
+
+def test_redelivery_counts_and_keeps_the_first_body(record: Record) -> None:
+    event = build_event("customer.updated")
+    first = record(event)
+    changed = {**event, "pending_webhooks": 5}
+    second = record(changed)
+    third = record(event)
+
+    assert first.pk == second.pk == third.pk
+    assert [r.delivery_count for r in (first, second, third)] == [1, 2, 3]
+    assert not second.first_delivery
+    assert not third.first_delivery
+    row = InboxEvent.objects.get()
+    assert row.delivery_count == 3
+    assert row.body == encode(event).decode()
+    assert row.last_received_at > row.received_at
+
+
+@pytest.mark.parametrize("status", [Status.FAILED, Status.DEAD])
+def test_redelivery_revives_a_failed_or_dead_event(record: Record, status: Status) -> None:
+    recorded = record(build_event("customer.updated"))
+    later = timezone.now() + timedelta(hours=1)
+    _set(
+        recorded.pk,
+        status=status,
+        attempts=4,
+        next_attempt_at=later if status == Status.FAILED else None,
+        last_error="boom",
+        completed_handlers=["stripe_mirror.mirror"],
+    )
+
+    before = timezone.now()
+    again = record(build_event("customer.updated", id=recorded.stripe_id))
+
+    assert (again.status, again.delivery_count, again.needs_processing) == (
+        Status.PENDING,
+        2,
+        True,
+    )
+    row = InboxEvent.objects.get(pk=recorded.pk)
+    assert row.status == Status.PENDING
+    assert before <= row.next_attempt_at <= timezone.now()  # due now, not in an hour
+    # What the next attempt needs stays: the count of attempts and the handlers already done.
+    assert (row.attempts, row.completed_handlers, row.last_error) == (
+        4,
+        ["stripe_mirror.mirror"],
+        "boom",
+    )
+
+
+def test_redelivery_leaves_a_processed_event_alone(record: Record) -> None:
+    recorded = record(build_event("customer.updated"))
+    processed_at = timezone.now()
+    _set(recorded.pk, status=Status.PROCESSED, attempts=1, next_attempt_at=None)
+    _set(recorded.pk, processed_at=processed_at)
+
+    again = record(build_event("customer.updated", id=recorded.stripe_id))
+
+    assert (again.status, again.delivery_count, again.needs_processing) == (
+        Status.PROCESSED,
+        2,
+        False,
+    )
+    row = InboxEvent.objects.get(pk=recorded.pk)
+    assert (row.status, row.attempts, row.next_attempt_at) == (Status.PROCESSED, 1, None)
+    assert row.processed_at == processed_at
+
+
+def test_redelivery_of_a_pending_event_keeps_its_turn(record: Record) -> None:
+    recorded = record(build_event("customer.updated"))
+    turn = timezone.now() - timedelta(minutes=5)
+    _set(recorded.pk, next_attempt_at=turn)
+
+    again = record(build_event("customer.updated", id=recorded.stripe_id))
+
+    assert (again.status, again.delivery_count) == (Status.PENDING, 2)
+    assert InboxEvent.objects.get(pk=recorded.pk).next_attempt_at == turn
+
+
+def test_thin_event_is_recorded_skipped_and_stays_skipped(record: Record) -> None:
+    event = _thin_event()
+    first = record(event)
+    second = record(event)
+
+    assert (first.status, first.needs_processing) == (Status.SKIPPED, False)
+    assert (second.status, second.delivery_count, second.needs_processing) == (
+        Status.SKIPPED,
+        2,
+        False,
+    )
+    row = InboxEvent.objects.get()
+    assert (row.kind, row.status, row.next_attempt_at) == ("thin", Status.SKIPPED, None)
+    assert (row.object_id, row.object_type) == ("mtr_1", "billing.meter")
+
+
+def test_events_are_told_apart_by_id_only(record: Record) -> None:
+    body = build_event("customer.updated")
+    results = [record(build_event("customer.updated", body["data"]["object"])) for _ in range(3)]
+    assert len({r.pk for r in results}) == 3
+    assert all(r.first_delivery for r in results)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_record_commits_before_returning(record: Record) -> None:
+    recorded = record(build_event("customer.updated"))
+    # Another connection sees the row at once: nothing is left for a later commit.
+    seen = live.in_other_connection(
+        lambda: list(InboxEvent.objects.values_list("stripe_id", "status", "delivery_count"))
+    )
+    assert seen == [(recorded.stripe_id, Status.PENDING, 1)]

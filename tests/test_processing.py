@@ -1,0 +1,463 @@
+"""processing: claim, mirror sync then handlers (each in a savepoint), outcome, retries, signals.
+
+Handlers come from tests/testapp/stripe_handlers.py (``record_call`` runs for every event;
+``test.fail`` always fails) and from the ``handle`` fixture, which registers a handler for
+the duration of one test.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import IntegrityError, transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from stripe_mirror import StripeEvent, mirror, signals
+from stripe_mirror.inbox import Recorded
+from stripe_mirror.models import InboxEvent, Status
+from stripe_mirror.processing import Outcome, due_count, process, process_due
+from stripe_mirror.registry import registry
+from stripe_mirror.testing import build_event
+from tests import live
+from tests.testapp.models import HandlerCall
+
+Record = Callable[..., Recorded]
+RECORD_CALL = "tests.testapp.stripe_handlers.record_call"
+FAILING = "tests.testapp.stripe_handlers.failing"
+SETTINGS = {
+    "ENDPOINTS": {"default": {"SECRETS": ["whsec_test_primary"]}},
+    "RETRY_BACKOFF": 60,
+    "RETRY_BACKOFF_MAX": 300,
+    "MAX_ATTEMPTS": 5,
+}
+
+
+@pytest.fixture
+def handle() -> Iterator[Callable[..., Callable[[Any], Any]]]:
+    """``@handle("type")`` registers a handler until the end of the test."""
+    added: list[Callable[[StripeEvent], object]] = []
+
+    def decorator(*patterns: str) -> Callable[[Any], Any]:
+        def register(func: Callable[[StripeEvent], object]) -> Callable[[StripeEvent], object]:
+            registry.register(func, *patterns)
+            added.append(func)
+            return func
+
+        return register
+
+    yield decorator
+    for func in added:
+        registry.unregister(func)
+
+
+@pytest.fixture
+def received() -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """What the event_processed and event_failed signals carried, in order."""
+    seen: dict[str, list[dict[str, Any]]] = {"processed": [], "failed": []}
+
+    def on_processed(**kwargs: Any) -> None:
+        seen["processed"].append(kwargs)
+
+    def on_failed(**kwargs: Any) -> None:
+        seen["failed"].append(kwargs)
+
+    signals.event_processed.connect(on_processed)
+    signals.event_failed.connect(on_failed)
+    yield seen
+    signals.event_processed.disconnect(on_processed)
+    signals.event_failed.disconnect(on_failed)
+
+
+def _row(pk: int) -> InboxEvent:
+    return InboxEvent.objects.get(pk=pk)
+
+
+def _make_due(pk: int) -> None:
+    InboxEvent.objects.filter(pk=pk).update(next_attempt_at=timezone.now())
+
+
+def _calls(stripe_id: str, handler: str = "record_call") -> int:
+    return HandlerCall.objects.filter(event_id=stripe_id, handler=handler).count()
+
+
+# --- outcomes ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_success_marks_processed_and_is_not_repeated(record: Record) -> None:
+    recorded = record(build_event("customer.updated"))
+
+    assert process(recorded.pk) is Outcome.PROCESSED
+    row = _row(recorded.pk)
+    assert (row.status, row.attempts, row.next_attempt_at, row.last_error) == (
+        Status.PROCESSED,
+        1,
+        None,
+        "",
+    )
+    assert row.completed_handlers == [mirror.NAME, RECORD_CALL]
+    assert row.processed_at is not None
+    assert row.duration_ms is not None
+    assert _calls(recorded.stripe_id) == 1
+
+    assert process(recorded.pk) is Outcome.SKIPPED
+    assert _calls(recorded.stripe_id) == 1
+    assert _row(recorded.pk).attempts == 1
+
+
+@pytest.mark.django_db
+def test_unknown_event_type_reaches_catch_all_handlers(record: Record) -> None:
+    recorded = record(build_event("brand_new.thing_happened", {"id": "x_1", "object": "x"}))
+    assert process(recorded.pk) is Outcome.PROCESSED
+    assert _row(recorded.pk).completed_handlers == [mirror.NAME, RECORD_CALL]
+
+
+@pytest.mark.django_db
+@override_settings(STRIPE_MIRROR=SETTINGS)
+def test_failure_is_recorded_and_retried_with_backoff_until_dead(record: Record) -> None:
+    recorded = record(build_event("test.fail"))
+    delays = []
+    for attempt in range(1, 6):
+        before = timezone.now()
+        outcome = process(recorded.pk)
+        after = timezone.now()
+        row = _row(recorded.pk)
+        assert row.attempts == attempt
+        assert "RuntimeError: handler failed on purpose" in row.last_error
+        assert f"[{FAILING}]" in row.last_error
+        if attempt < 5:
+            assert (outcome, row.status) == (Outcome.FAILED, Status.FAILED)
+            assert before < row.next_attempt_at
+            delays.append((row.next_attempt_at - before, row.next_attempt_at - after))
+            assert process(recorded.pk) is Outcome.SKIPPED  # not due before its time
+            _make_due(recorded.pk)
+        else:
+            assert (outcome, row.status, row.next_attempt_at) == (Outcome.DEAD, Status.DEAD, None)
+    # 60 s, doubling, capped at 300 s.
+    for (longest, shortest), seconds in zip(delays, (60, 120, 240, 300), strict=True):
+        assert shortest <= timedelta(seconds=seconds) <= longest
+
+    assert process(recorded.pk) is Outcome.SKIPPED  # dead events wait for a human
+    # The handler that succeeded ran once; it is not repeated on retries.
+    assert _calls(recorded.stripe_id) == 1
+
+
+@pytest.mark.django_db
+def test_retry_skips_handlers_that_already_succeeded(record: Record, tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    recorded = record(live.steered_event("test.fail_then_succeed", flag_file=str(flag)))
+
+    assert process(recorded.pk) is Outcome.FAILED
+    assert _row(recorded.pk).completed_handlers == [mirror.NAME, RECORD_CALL]
+
+    flag.touch()
+    _make_due(recorded.pk)
+    assert process(recorded.pk) is Outcome.PROCESSED
+    row = _row(recorded.pk)
+    assert (row.status, row.attempts, row.last_error) == (Status.PROCESSED, 2, "")
+    assert row.completed_handlers == [mirror.NAME, RECORD_CALL, FAILING]
+    assert (_calls(recorded.stripe_id), _calls(recorded.stripe_id, "failing")) == (1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_handler_loses_only_its_own_writes(record: Record, handle: Any) -> None:
+    @handle("test.partial")
+    def writes_then_fails(event: StripeEvent) -> None:
+        HandlerCall.objects.create(event_id=event.id, handler="half_done")
+        raise ValueError("second thoughts")
+
+    @handle("test.partial")
+    def writes(event: StripeEvent) -> None:
+        HandlerCall.objects.create(event_id=event.id, handler="writes")
+
+    recorded = record(build_event("test.partial"))
+    assert process(recorded.pk) is Outcome.FAILED
+
+    def committed() -> tuple[Any, ...]:
+        row = _row(recorded.pk)
+        handlers = set(HandlerCall.objects.values_list("handler", flat=True))
+        return row.status, row.attempts, row.completed_handlers, handlers
+
+    status, attempts, completed, handlers = live.in_other_connection(committed)
+    assert (status, attempts) == (Status.FAILED, 1)
+    assert handlers == {"record_call", "writes"}
+    assert completed == [mirror.NAME, RECORD_CALL, f"{__name__}.{writes.__qualname__}"]
+
+
+@pytest.mark.django_db
+def test_mirror_failure_keeps_user_handlers_from_running(
+    record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The mirror is a no-op until stage 4 lands: make it fail the way a sync error would.
+    def broken_sync(event: StripeEvent) -> None:
+        raise LookupError("mirror cannot apply this event")
+
+    monkeypatch.setattr(mirror, "sync_event", broken_sync)
+    recorded = record(build_event("customer.updated"))
+    assert process(recorded.pk) is Outcome.FAILED
+    row = _row(recorded.pk)
+    assert row.completed_handlers == []
+    assert f"[{mirror.NAME}]" in row.last_error
+    assert "LookupError" in row.last_error
+    assert _calls(recorded.stripe_id) == 0
+
+    monkeypatch.undo()
+    _make_due(recorded.pk)
+    assert process(recorded.pk) is Outcome.PROCESSED
+    assert _row(recorded.pk).completed_handlers == [mirror.NAME, RECORD_CALL]
+    assert _calls(recorded.stripe_id) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_user_handler_keeps_the_mirror_writes(
+    record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The mirror is a no-op until stage 4 lands: give it a write to keep.
+    def sync_writing(event: StripeEvent) -> None:
+        HandlerCall.objects.create(event_id=event.id, handler="mirror")
+
+    monkeypatch.setattr(mirror, "sync_event", sync_writing)
+    recorded = record(build_event("test.fail"))
+    assert process(recorded.pk) is Outcome.FAILED
+    _make_due(recorded.pk)
+    assert process(recorded.pk) is Outcome.FAILED  # the retry does not sync again
+
+    def committed() -> list[str]:
+        return sorted(HandlerCall.objects.values_list("handler", flat=True))
+
+    assert live.in_other_connection(committed) == ["mirror", "record_call"]
+    assert _row(recorded.pk).completed_handlers == [mirror.NAME, RECORD_CALL]
+
+
+@pytest.mark.django_db
+def test_force_reprocess_runs_every_handler_again(record: Record) -> None:
+    recorded = record(build_event("customer.updated"))
+    assert process(recorded.pk) is Outcome.PROCESSED
+    assert process(recorded.pk, force=True) is Outcome.PROCESSED
+    assert _calls(recorded.stripe_id) == 2
+    assert _row(recorded.pk).attempts == 2
+
+
+@pytest.mark.django_db
+def test_force_does_not_process_a_thin_event(record: Record) -> None:
+    thin = {
+        "id": "evt_thin_force",
+        "object": "v2.core.event",
+        "type": "v1.billing.meter.no_meter_found",
+        "created": "2026-05-01T12:00:00Z",
+        "livemode": False,
+    }
+    recorded = record(thin)
+    assert process(recorded.pk, force=True) is Outcome.SKIPPED
+    assert _row(recorded.pk).status == Status.SKIPPED
+
+
+# --- after commit ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signals_are_sent_after_commit(record: Record) -> None:
+    seen: list[tuple[str, str, int]] = []
+
+    def on_outcome(inbox_event: InboxEvent, **kwargs: Any) -> None:
+        # Read from another connection: only committed data is visible there.
+        row = live.in_other_connection(lambda: _row(inbox_event.pk))
+        seen.append((inbox_event.stripe_id, row.status, row.attempts))
+
+    signals.event_processed.connect(on_outcome)
+    signals.event_failed.connect(on_outcome)
+    try:
+        ok = record(build_event("customer.updated"))
+        bad = record(build_event("test.fail"))
+        assert process(ok.pk) is Outcome.PROCESSED
+        assert process(bad.pk) is Outcome.FAILED
+    finally:
+        signals.event_processed.disconnect(on_outcome)
+        signals.event_failed.disconnect(on_outcome)
+    assert seen == [(ok.stripe_id, Status.PROCESSED, 1), (bad.stripe_id, Status.FAILED, 1)]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRIPE_MIRROR={**SETTINGS, "MAX_ATTEMPTS": 2})
+def test_failure_signal_says_whether_it_will_retry(record: Record, received: Any) -> None:
+    recorded = record(build_event("test.fail"))
+    assert process(recorded.pk) is Outcome.FAILED
+    _make_due(recorded.pk)
+    assert process(recorded.pk) is Outcome.DEAD
+
+    assert received["processed"] == []
+    assert [s["will_retry"] for s in received["failed"]] == [True, False]
+    for sent in received["failed"]:
+        assert sent["event"].id == recorded.stripe_id
+        [(handler, error)] = sent["errors"]
+        assert handler == FAILING
+        assert isinstance(error, RuntimeError)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_raising_receiver_does_not_change_the_outcome(record: Record) -> None:
+    def rude(**kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    signals.event_processed.connect(rude)
+    try:
+        recorded = record(build_event("customer.updated"))
+        assert process(recorded.pk) is Outcome.PROCESSED
+    finally:
+        signals.event_processed.disconnect(rude)
+    assert _row(recorded.pk).status == Status.PROCESSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_side_effects_happen_only_for_handlers_that_succeed(
+    record: Record, handle: Any
+) -> None:
+    effects: list[str] = []
+
+    @handle("test.effects")
+    def succeeds(event: StripeEvent) -> None:
+        transaction.on_commit(lambda: effects.append("email sent"))
+
+    @handle("test.effects")
+    def fails(event: StripeEvent) -> None:
+        transaction.on_commit(lambda: effects.append("must not happen"))
+        raise RuntimeError("after scheduling a side effect")
+
+    recorded = record(build_event("test.effects"))
+    assert process(recorded.pk) is Outcome.FAILED
+    assert effects == ["email sent"]
+    # The retry skips the handler that succeeded: its side effect is not repeated.
+    _make_due(recorded.pk)
+    assert process(recorded.pk) is Outcome.FAILED
+    assert effects == ["email sent"]
+
+
+# --- claims and batches ------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_being_processed_is_not_processed_again(record: Record, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    recorded = record(live.steered_event(test_behaviour="sleep:0.5", started_file=str(started)))
+    outcomes: list[Outcome] = []
+
+    def first() -> None:
+        outcomes.append(live.in_other_connection(lambda: process(recorded.pk)))
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    live.wait_for(started.exists, "the first processor to start")
+    second = process(recorded.pk)  # SKIP LOCKED; on SQLite it waits, then finds it done
+    thread.join()
+    assert (outcomes, second) == ([Outcome.PROCESSED], Outcome.SKIPPED)
+    assert _calls(recorded.stripe_id) == 1
+
+
+@pytest.mark.django_db
+@override_settings(STRIPE_MIRROR=SETTINGS)
+def test_process_due_takes_due_events_oldest_first(record: Record) -> None:
+    recorded = [record(build_event(t)) for t in ("a.one", "test.fail", "b.two", "c.three")]
+    now = timezone.now()
+    for minutes, item in zip((4, 3, 2, 1), recorded, strict=True):
+        InboxEvent.objects.filter(pk=item.pk).update(
+            next_attempt_at=now - timedelta(minutes=minutes)
+        )
+    later = record(build_event("d.later"))
+    InboxEvent.objects.filter(pk=later.pk).update(next_attempt_at=now + timedelta(minutes=5))
+    assert due_count() == 4
+
+    first = process_due(limit=3)
+    assert first == [
+        (recorded[0].stripe_id, Outcome.PROCESSED),
+        (recorded[1].stripe_id, Outcome.FAILED),
+        (recorded[2].stripe_id, Outcome.PROCESSED),
+    ]
+    assert process_due(limit=3) == [(recorded[3].stripe_id, Outcome.PROCESSED)]
+    assert process_due(limit=3) == []  # the failure waits for its backoff, "later" for its turn
+    assert due_count() == 0
+    assert _row(later.pk).status == Status.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRIPE_MIRROR=SETTINGS)
+def test_a_batch_that_cannot_commit_is_retried_event_by_event(
+    record: Record, handle: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django.db import connection
+
+    if connection.vendor == "mysql":
+        pytest.skip(
+            "MariaDB (InnoDB) checks foreign keys at once, so no handler can make a batch's "
+            "commit fail here; the fallback is the same code on every database"
+        )
+
+    @handle("test.poison")
+    def dangling_reference(event: StripeEvent) -> None:
+        # Foreign keys are checked at commit on PostgreSQL and SQLite: the savepoint is
+        # released fine, the batch's COMMIT fails.
+        Permission.objects.create(name="x", codename=event.id, content_type_id=2_000_000_000)
+
+    good = [record(build_event("customer.updated")) for _ in range(2)]
+    poison = record(build_event("test.poison"))
+    last = record(build_event("customer.updated"))
+
+    results = dict(process_due(limit=10))
+
+    assert "retrying one by one" in caplog.text
+    assert results == {
+        good[0].stripe_id: Outcome.PROCESSED,
+        good[1].stripe_id: Outcome.PROCESSED,
+        poison.stripe_id: Outcome.FAILED,
+        last.stripe_id: Outcome.PROCESSED,
+    }
+    row = _row(poison.pk)
+    assert (row.status, row.attempts) == (Status.FAILED, 1)
+    assert IntegrityError.__name__ in row.last_error
+    assert row.next_attempt_at > timezone.now()
+    assert HandlerCall.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_connection_is_lost_is_retried_event_by_event(
+    record: Record, handle: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has no server connection to lose (see the foreign key test)")
+    kill = {
+        "postgresql": ("SELECT pg_backend_pid()", "SELECT pg_terminate_backend(%s)"),
+        "mysql": ("SELECT CONNECTION_ID()", "KILL %s"),
+    }[connection.vendor]
+    lost: list[str] = []
+
+    @handle("test.lose_connection")
+    def lose_connection(event: StripeEvent) -> None:
+        if lost:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(kill[0])
+            [(session,)] = cursor.fetchall()
+
+        def terminate() -> None:
+            with connection.cursor() as cursor:  # the other thread's own connection
+                cursor.execute(kill[1], [session])
+
+        live.in_other_connection(terminate)
+        lost.append(event.id)
+
+    events = [record(build_event(t)) for t in ("a.one", "test.lose_connection", "b.two")]
+    results = dict(process_due(limit=10))
+
+    assert lost == [events[1].stripe_id]
+    assert "retrying one by one" in caplog.text
+    assert results == {e.stripe_id: Outcome.PROCESSED for e in events}
+    assert {(r.status, r.attempts) for r in InboxEvent.objects.all()} == {(Status.PROCESSED, 1)}
+    assert HandlerCall.objects.count() == 3
