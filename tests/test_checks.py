@@ -159,3 +159,29 @@ def test_messages_carry_hints(settings: Any) -> None:
     (message,) = check_settings()
     assert message.hint
     assert "default" in message.msg
+
+
+@pytest.mark.parametrize(
+    ("vendor", "version", "is_mariadb", "supported"),
+    [
+        ("postgresql", (), False, True),
+        ("sqlite", (3, 35, 0), False, True),
+        ("sqlite", (3, 34, 1), False, False),
+        ("mysql", (10, 11, 19), True, True),
+        ("mysql", (10, 5, 0), True, False),
+        ("mysql", (8, 4, 0), False, False),
+        ("oracle", (), False, False),
+    ],
+)
+def test_unsupported_databases_are_named(vendor, version, is_mariadb, supported):
+    from stripe_mirror.checks import unsupported_database
+
+    problem = unsupported_database(vendor, version, is_mariadb=is_mariadb)
+    assert (problem is None) is supported
+
+
+@pytest.mark.django_db
+def test_the_test_database_passes_the_database_check():
+    from stripe_mirror.checks import check_database
+
+    assert check_database(databases=["default"]) == []

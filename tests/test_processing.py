@@ -163,7 +163,9 @@ def test_retry_skips_handlers_that_already_succeeded(record: Record, tmp_path: P
     recorded = record(live.steered_event("test.fail_then_succeed", flag_file=str(flag)))
 
     assert process(recorded.pk) is Outcome.FAILED
-    assert _row(recorded.pk).completed_handlers == [name for name in _chain("test.fail_then_succeed") if name != FAILING]
+    assert _row(recorded.pk).completed_handlers == [
+        name for name in _chain("test.fail_then_succeed") if name != FAILING
+    ]
 
     flag.touch()
     _make_due(recorded.pk)
@@ -243,7 +245,9 @@ def test_a_failing_user_handler_keeps_the_mirror_writes(
         return sorted(HandlerCall.objects.values_list("handler", flat=True))
 
     assert live.in_other_connection(committed) == ["mirror", "record_call"]
-    assert _row(recorded.pk).completed_handlers == [name for name in _chain("test.fail") if name != FAILING]
+    assert _row(recorded.pk).completed_handlers == [
+        name for name in _chain("test.fail") if name != FAILING
+    ]
 
 
 @pytest.mark.django_db
