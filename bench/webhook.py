@@ -34,7 +34,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+#: The stripe_mirror package benchmarked: src/ of this checkout, or BENCH_SRC (to compare
+#: with another commit: git archive <commit> src | tar -x -C /tmp/old; BENCH_SRC=/tmp/old/src).
+SRC = Path(os.environ.get("BENCH_SRC") or ROOT / "src").resolve()
+sys.path[:0] = [str(SRC), str(ROOT)]
 
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
@@ -165,21 +168,31 @@ def status_counts(url: str) -> dict[str, int]:
 # --- processes -------------------------------------------------------------------------------
 
 
-def server_env(opts: Options, mode: str) -> dict[str, str]:
+def server_env_base() -> dict[str, str]:
     env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(ROOT / "example"), str(ROOT)])
+    return env
+
+
+def server_env(opts: Options, mode: str) -> dict[str, str]:
+    env = server_env_base()
     env.update(
         DATABASE_URL=opts.database_url,
         DJANGO_SETTINGS_MODULE="bench.settings",
         BENCH_MODE=mode,
         STRIPE_WEBHOOK_SECRET=SECRET,
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT / "example"), str(ROOT)]),
     )
     return env
 
 
+def manage_command(*args: str) -> list[str]:
+    """``manage.py`` without example/manage.py's sys.path changes (PYTHONPATH decides)."""
+    return [sys.executable, "-m", "django", *args]
+
+
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ROOT / "example" / "manage.py"), *args],
+        manage_command(*args),
         env=env,
         capture_output=True,
         text=True,
@@ -188,7 +201,7 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def server_command(opts: Options, server: str) -> list[str]:
-    app = "example_site.wsgi:application"
+    app = "bench.wsgi:application"
     if server == "granian":
         return [
             str(BIN / "granian"),
@@ -410,7 +423,7 @@ def drain(opts: Options, mode: str, env: dict[str, str]) -> dict[str, Any]:
     started = time.monotonic()
     procs = [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "example" / "manage.py"), *command],
+            manage_command(*command),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -662,6 +675,25 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
 
 
+def code_under_test() -> dict[str, str]:
+    """Which stripe_mirror the servers import, and the commit of this checkout."""
+    env = server_env_base()
+    where = subprocess.run(
+        [sys.executable, "-c", "import stripe_mirror; print(stripe_mirror.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {"stripe_mirror": where, "checkout": commit}
+
+
 def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -671,7 +703,8 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()},
     }
-    print(f"machine: {summary['machine']}\nload average: {loadavg()}")
+    summary["code"] = code_under_test()
+    print(f"machine: {summary['machine']}\ncode: {summary['code']}\nload average: {loadavg()}")
     if opts.micro or opts.micro_only:
         summary["micro"] = micro()
         m = summary["micro"]
