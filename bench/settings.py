@@ -15,6 +15,7 @@ MODE = os.environ.get("BENCH_MODE", "immediate")
 os.environ["STRIPE_MIRROR_TASKS"] = "database" if MODE == "database" else "immediate"
 
 from example_site.settings import *  # noqa: E402, F403
+from example_site.settings import DATABASES  # noqa: E402
 
 DEBUG = False
 # Nothing below WARNING: the demo handlers log every event at INFO, which a busy site
@@ -30,3 +31,7 @@ if MODE == "record-only":
     TASKS = {"default": {"BACKEND": "bench.backends.DiscardBackend"}}
 elif MODE not in ("immediate", "database", "bare"):
     raise ValueError(f"unknown BENCH_MODE {MODE!r}")
+# A site-level choice worth measuring: psycopg binds parameters on the server (protocol-level)
+# instead of quoting them into the SQL text (Django's default, client-side binding).
+if os.environ.get("BENCH_SERVER_SIDE_BINDING") == "1":
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
