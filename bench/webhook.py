@@ -37,7 +37,7 @@ from bench import database, events, procs  # noqa: E402
 #: The example site's endpoint secret while benchmarked (a test value, not a credential).
 SECRET = "whsec_bench_0123456789abcdef"  # noqa: S105
 MODES = ("immediate", "database", "record-only", "bare")
-DEFAULT_MODES = ("immediate", "database", "record-only")
+DEFAULT_MODES = ("immediate", "database", "record-only", "bare")
 SERVERS = ("granian", "gunicorn")
 #: Deferred modes and the command that drains what their requests recorded.
 DRAIN = {
@@ -60,6 +60,7 @@ class Options:
     gunicorn_class: str
     rate_cap: int
     drain_workers: int
+    drain_seconds: int
     port: int
     micro: bool
     micro_only: bool
@@ -184,9 +185,11 @@ def figures(wrk: dict[str, Any], recorded: int, cpu: tuple[float, float, float])
 
 
 def drain(opts: Options, mode: str, env: dict[str, str]) -> dict[str, Any]:
-    """Run the mode's worker(s) until nothing is due; the rate comes from the processed rows'
-    ``processed_at`` span, so that start-up time does not count."""
+    """Run the mode's worker(s) until nothing is due, or for at most ``--drain-seconds`` (then
+    stop them with SIGTERM: they finish the current batch). The rate comes from the processed
+    rows' ``processed_at`` span, so that start-up time does not count."""
     started = time.monotonic()
+    deadline = started + opts.drain_seconds
     workers = [
         subprocess.Popen(
             manage_command(*DRAIN[mode]),
@@ -197,9 +200,16 @@ def drain(opts: Options, mode: str, env: dict[str, str]) -> dict[str, Any]:
         )
         for _ in range(opts.drain_workers)
     ]
-    outputs = [worker.communicate()[0] for worker in workers]
+    outputs, stopped = [], False
+    for worker in workers:
+        try:
+            outputs.append(worker.communicate(timeout=max(0.1, deadline - time.monotonic()))[0])
+        except subprocess.TimeoutExpired:
+            worker.terminate()
+            stopped = True
+            outputs.append(worker.communicate()[0])
     wall = time.monotonic() - started
-    if any(worker.returncode for worker in workers):
+    if not stopped and any(worker.returncode for worker in workers):
         raise SystemExit("draining failed:\n" + "\n".join(o[-2000:] for o in outputs))
     processed, span = database.processed_span(opts.database_url)
     return {
@@ -207,6 +217,7 @@ def drain(opts: Options, mode: str, env: dict[str, str]) -> dict[str, Any]:
         "processed": processed,
         "events_per_s": round(processed / span, 1) if span else None,
         "wall_s_with_startup": round(wall, 1),
+        "stopped_at_time_limit": stopped,
         "statuses": database.inbox_statuses(opts.database_url),
     }
 
@@ -270,7 +281,8 @@ def report(r: dict[str, Any]) -> None:
         d = r["drain"]
         lines.append(
             f"  drain           {d['events_per_s']} events/s with {d['workers']} worker(s) "
-            f"({d['processed']} processed; {d['wall_s_with_startup']} s wall with start-up)"
+            f"({d['processed']} processed; {d['wall_s_with_startup']} s wall with start-up"
+            + ("; stopped at the time limit)" if d["stopped_at_time_limit"] else ")")
         )
     if r.get("wrk_stderr"):
         lines.append(f"  wrk said        {r['wrk_stderr']}")
@@ -309,6 +321,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="events generated per second of load; beyond it, events repeat (as redeliveries)",
     )
     add("--drain-workers", type=int, default=2, help="workers draining deferred modes' inbox")
+    add("--drain-seconds", type=int, default=60, help="time limit of a drain")
     add("--port", type=int, default=8765)
     add("--no-micro", dest="micro", action="store_false", help="skip the micro-benchmark")
     add("--micro-only", action="store_true", help="only the verify+parse micro-benchmark")
