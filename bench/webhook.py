@@ -351,10 +351,11 @@ def run_all(opts: Options, summary: dict[str, Any]) -> None:
     database.fresh(opts.database_url)
     summary["postgresql"] = database.settings(opts.database_url)
     print(f"PostgreSQL: {summary['postgresql']}")
+    sync = opts.servers == ["gunicorn"] and opts.gunicorn_class == "sync"
+    threads = "sync workers" if sync else f"workers x {opts.threads} threads"
     print(
-        f"server: {opts.workers} workers x {opts.threads} threads; wrk {opts.wrk_threads} "
-        f"threads, {opts.concurrency} connections, {opts.warmup} s warm-up + "
-        f"{opts.duration} s measured"
+        f"server: {opts.workers} {threads}; wrk {opts.wrk_threads} threads, "
+        f"{opts.concurrency} connections, {opts.warmup} s warm-up + {opts.duration} s measured"
     )
     summary["runs"] = []
     for server in opts.servers:
