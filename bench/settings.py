@@ -31,7 +31,11 @@ if MODE == "record-only":
     TASKS = {"default": {"BACKEND": "bench.backends.DiscardBackend"}}
 elif MODE not in ("immediate", "database", "bare"):
     raise ValueError(f"unknown BENCH_MODE {MODE!r}")
-# A site-level choice worth measuring: psycopg binds parameters on the server (protocol-level)
-# instead of quoting them into the SQL text (Django's default, client-side binding).
+# Site-level choices worth measuring (PostgreSQL, psycopg 3): bind parameters on the server
+# instead of quoting them into the SQL text (Django's default is client-side binding), and
+# let psycopg prepare statements it has run this many times (Django's default: never).
 if os.environ.get("BENCH_SERVER_SIDE_BINDING") == "1":
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+if os.environ.get("BENCH_PREPARE_THRESHOLD"):
+    threshold = int(os.environ["BENCH_PREPARE_THRESHOLD"])
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = threshold

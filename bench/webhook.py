@@ -66,6 +66,7 @@ class Options:
     micro_only: bool
     profile: str | None
     keep_files: bool
+    prepared: bool
     results: Path
 
 
@@ -79,6 +80,8 @@ def site_env(opts: Options | None = None, mode: str = "immediate") -> dict[str, 
     env.update(STRIPE_WEBHOOK_SECRET=SECRET)
     if opts is not None:
         env["DATABASE_URL"] = opts.database_url
+        if opts.prepared:
+            env.update(BENCH_SERVER_SIDE_BINDING="1", BENCH_PREPARE_THRESHOLD="2")
     return env
 
 
@@ -331,6 +334,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="py-spy the server workers during the "
         "measured run; summarise the kept files with bench/profile_summary.py",
     )
+    add(
+        "--prepared",
+        action="store_true",
+        help="site tuning: psycopg server-side binding and prepared statements "
+        "(DATABASES OPTIONS server_side_binding=True, prepare_threshold=2)",
+    )
     add("--keep-files", action="store_true", help="keep the request files and server logs")
     add("--results", type=Path, default=ROOT / "bench" / "results", help="JSON results folder")
     a = p.parse_args(argv)
@@ -356,6 +365,7 @@ def run_all(opts: Options, summary: dict[str, Any]) -> None:
     print(
         f"server: {opts.workers} {threads}; wrk {opts.wrk_threads} threads, "
         f"{opts.concurrency} connections, {opts.warmup} s warm-up + {opts.duration} s measured"
+        + ("; psycopg server-side binding + prepared statements" if opts.prepared else "")
     )
     summary["runs"] = []
     for server in opts.servers:
