@@ -315,7 +315,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     add("--concurrency", type=int, default=16, help="open connections")
     add("--wrk-threads", type=int, default=2)
     add("--workers", type=int, default=2, help="server worker processes")
-    add("--threads", type=int, default=8, help="threads per worker (granian blocking threads)")
+    add("--threads", type=int, default=4, help="threads per worker (granian blocking threads)")
     add("--gunicorn-class", choices=("gthread", "sync"), default="gthread")
     add(
         "--rate-cap",
