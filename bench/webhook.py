@@ -191,6 +191,9 @@ def drain(opts: Options, mode: str, env: dict[str, str]) -> dict[str, Any]:
     """Run the mode's worker(s) until nothing is due, or for at most ``--drain-seconds`` (then
     stop them with SIGTERM: they finish the current batch). The rate comes from the processed
     rows' ``processed_at`` span, so that start-up time does not count."""
+    # Fresh tables have no planner statistics yet (autovacuum analyses them within a minute
+    # or so in production); without them django-tasks-db's claim query sorts every ready row.
+    database.execute(opts.database_url, "ANALYZE")
     started = time.monotonic()
     deadline = started + opts.drain_seconds
     workers = [
