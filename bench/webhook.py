@@ -409,6 +409,9 @@ def main(argv: list[str] | None = None) -> None:
     out = opts.results / f"webhook-{stamp}.json"
     out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(f"\nresults: {out}")
+    failed = [f"{r['server']}/{r['mode']}" for r in summary.get("runs", []) if r["not_2xx"]]
+    if failed:
+        raise SystemExit(f"non-2xx answers in {', '.join(failed)}: these figures do not count")
 
 
 if __name__ == "__main__":
