@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import lru_cache
 from importlib.util import find_spec
 from typing import Any
 
@@ -37,7 +38,14 @@ def process_event(pk: int) -> str:
 
 
 def _configured_task() -> Any:
-    return process_event.using(backend=conf.task_backend(), queue_name=conf.task_queue())
+    return _task_for(conf.task_backend(), conf.task_queue())
+
+
+@lru_cache(maxsize=16)
+def _task_for(backend: str, queue: str) -> Any:
+    # Task.using() copies and re-validates the task: worth doing once per configuration,
+    # not once per webhook. Backends validate the task again when it is enqueued.
+    return process_event.using(backend=backend, queue_name=queue)
 
 
 def enqueue(pk: int) -> None:

@@ -1,0 +1,41 @@
+"""The example site as the benchmark serves it: DEBUG off, quiet logs, and the task backend
+of the mode under test, chosen by BENCH_MODE:
+
+  immediate    the example's default: each event is processed inside its request
+  database     django-tasks-db: the request records the event and enqueues a task row;
+               ``manage.py db_worker`` processes it
+  record-only  the request records the event and enqueues nothing (bench.backends);
+               ``manage.py stripe_mirror_worker`` processes the inbox
+  bare         not the app at all: bench/bare.py, the floor (verify, parse, one INSERT)
+"""
+
+import os
+
+MODE = os.environ.get("BENCH_MODE", "immediate")
+os.environ["STRIPE_MIRROR_TASKS"] = "database" if MODE == "database" else "immediate"
+
+from example_site.settings import *  # noqa: E402, F403
+from example_site.settings import DATABASES  # noqa: E402
+
+DEBUG = False
+# Nothing below WARNING: the demo handlers log every event at INFO, which a busy site
+# would not send to a console.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}
+ROOT_URLCONF = "bench.urls"
+if MODE == "record-only":
+    TASKS = {"default": {"BACKEND": "bench.backends.DiscardBackend"}}
+elif MODE not in ("immediate", "database", "bare"):
+    raise ValueError(f"unknown BENCH_MODE {MODE!r}")
+# Site-level choices worth measuring (PostgreSQL, psycopg 3): bind parameters on the server
+# instead of quoting them into the SQL text (Django's default is client-side binding), and
+# let psycopg prepare statements it has run this many times (Django's default: never).
+if os.environ.get("BENCH_SERVER_SIDE_BINDING") == "1":
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+if os.environ.get("BENCH_PREPARE_THRESHOLD"):
+    threshold = int(os.environ["BENCH_PREPARE_THRESHOLD"])
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = threshold
