@@ -9,7 +9,7 @@ import pytest
 from demo_app.management.commands.demo_send_events import UNKNOWN_TYPE, sample_objects
 from django.core.management import CommandError, call_command
 
-from stripe_mirror.models import InboxEvent, Status
+from stripe_mirror.models import Customer, InboxEvent, Invoice, Status, Subscription
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +26,11 @@ def test_demo_records_and_processes_the_sample_events(live_server):
     output = _send(live_server.url)
 
     rows = {row.type: row for row in InboxEvent.objects.all()}
-    # Four events; the bad signature stored nothing and the duplicate no second row.
+    # Five events; the bad signature stored nothing and the duplicate no second row.
     assert set(rows) == {
         "customer.created",
         "customer.subscription.created",
+        "customer.subscription.updated",
         "invoice.paid",
         UNKNOWN_TYPE,
     }
@@ -48,15 +49,21 @@ def test_demo_records_and_processes_the_sample_events(live_server):
 
     for row in rows.values():
         assert f"{row.stripe_id}  {row.type}" in output
+    # The mirror: the late, older update did not overwrite the newer state.
+    subscription = Subscription.objects.get(stripe_id=objects["subscription"]["id"])
+    assert subscription.status == "active"
+    assert Customer.objects.get(stripe_id=objects["customer"]["id"]).active_subscriptions().exists()
+    assert Invoice.objects.get(stripe_id=objects["invoice"]["id"]).subscription == subscription
+    assert "paying? True" in output
     assert '-> 400 {"error":"signature_mismatch"' in output
     assert '"duplicate":true' in output
-    assert "4 events in the inbox in all (0 from earlier runs)" in output
+    assert "5 events in the inbox in all (0 from earlier runs)" in output
 
 
 def test_demo_can_run_again(live_server):
     _send(live_server.url)
     output = _send(live_server.url)
-    assert "8 events in the inbox in all (4 from earlier runs)" in output
+    assert "10 events in the inbox in all (5 from earlier runs)" in output
     assert InboxEvent.objects.filter(type="customer.created", delivery_count=2).count() == 2
 
 

@@ -249,3 +249,7 @@ class InboxEventAdmin(_ModelAdmin):
             if count:
                 noun = "event" if count == 1 else "events"
                 self.message_user(request, f"{count} {noun} {text}.", level)
+
+
+# The mirrored models' pages live in their own module.
+from . import mirror_admin  # noqa: E402,F401

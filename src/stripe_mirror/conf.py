@@ -25,6 +25,10 @@ DEFAULTS: Mapping[str, Any] = {
     "RETRY_BACKOFF": 60,
     "RETRY_BACKOFF_MAX": 6 * 3600,
     "HANDLER_MODULES": ("stripe_handlers",),
+    "MIRROR": True,
+    "API_KEY": "",
+    "API_BASE": "https://api.stripe.com",
+    "API_TIMEOUT": 5,
 }
 
 #: Keys of one entry of ``ENDPOINTS``.
@@ -103,3 +107,28 @@ def retry_delay(attempts: int) -> float:
 
 def handler_modules() -> tuple[str, ...]:
     return tuple(get("HANDLER_MODULES"))
+
+
+def mirror_enabled() -> bool:
+    return bool(get("MIRROR"))
+
+
+def api_key(livemode: bool) -> str:
+    """The API key for refetches in this mode: a live key for live events, a test key for
+    test events (a key without a recognisable mode prefix is used for both)."""
+    key = str(get("API_KEY") or "")
+    if not key:
+        return ""
+    mode = "live" if livemode else "test"
+    parts = key.split("_")
+    if len(parts) >= 3 and parts[0] in ("sk", "rk") and parts[1] in ("live", "test"):
+        return key if parts[1] == mode else ""
+    return key
+
+
+def api_base() -> str:
+    return str(get("API_BASE")).rstrip("/")
+
+
+def api_timeout() -> float:
+    return float(get("API_TIMEOUT"))

@@ -1,17 +1,15 @@
 """Stages 4-5 entry point: bring the local mirror of Stripe objects up to date with an event.
 
-The processor calls ``sync_event`` before any user handler, in its own savepoint. Until the
-mirror models land (issue #3) it does nothing.
+The processor calls ``sync_event`` before any user handler, in its own savepoint.
 """
 
 from __future__ import annotations
 
-from .events import StripeEvent
+from .handlers import rules as _rules  # registers the built-in rules
+from .handlers import sync_event
 
 #: The name the mirror sync is recorded under in ``InboxEvent.completed_handlers``.
 NAME = "stripe_mirror.mirror"
 
-
-def sync_event(event: StripeEvent) -> None:
-    """Apply ``event`` to the mirror. A no-op until the mirror models exist."""
-    del event
+__all__ = ["NAME", "sync_event"]
+del _rules

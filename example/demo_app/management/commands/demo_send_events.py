@@ -11,6 +11,7 @@ It fails (exit status 1) when a response or an inbox row is not what the demo ex
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from stripe_mirror import conf
-from stripe_mirror.models import InboxEvent, Status
+from stripe_mirror.models import Customer, InboxEvent, Invoice, Status, Subscription
 from stripe_mirror.testing import build_event, encode, signed_headers
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stripe_objects.json"
@@ -45,15 +46,40 @@ def sample_objects() -> dict[str, dict[str, Any]]:
 def deliveries(secret: str) -> list[Delivery]:
     """What the demo sends, in order: one delivery per line of its output."""
     objects = sample_objects()
-    invoice = objects["invoice"] | {"status": "paid", "amount_paid": 1000, "amount_remaining": 0}
+    sub_id = objects["subscription"]["id"]
+    invoice = objects["invoice"] | {
+        "status": "paid",
+        "amount_paid": 1000,
+        "amount_remaining": 0,
+        # Fixtures are placeholders: make the invoice name the sample subscription.
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {"subscription": sub_id},
+        },
+    }
+    invoice.pop("subscription", None)
     customer_created = build_event("customer.created", objects["customer"])
 
     def accepted(label: str, event_type: str, obj: dict[str, Any]) -> Delivery:
         return Delivery(label, build_event(event_type, obj), secret, 200)
 
+    subscription = objects["subscription"]
+    now = int(time.time())
+    late_update = build_event(
+        "customer.subscription.updated",
+        subscription | {"status": "incomplete"},
+        created=now - 60,
+        previous_attributes={"status": "active"},
+    )
     return [
         Delivery("new customer", customer_created, secret, 200),
-        accepted("new subscription", "customer.subscription.created", objects["subscription"]),
+        Delivery(
+            "new subscription",
+            build_event("customer.subscription.created", subscription, created=now),
+            secret,
+            200,
+        ),
+        Delivery("older update, arriving late", late_update, secret, 200),
         accepted("invoice paid", "invoice.paid", invoice),
         accepted("unknown type, '*' handlers", UNKNOWN_TYPE, objects["product"]),
         Delivery("same event again", customer_created, secret, 200),
@@ -120,8 +146,37 @@ class Command(BaseCommand):
             if status == 200 and delivery.event["id"] not in sent:
                 sent.append(delivery.event["id"])
         problems += self.show_inbox(sent, before)
+        problems += self.show_mirror()
         if problems:
             raise CommandError("the demo did not go as expected:\n  " + "\n  ".join(problems))
+
+    def show_mirror(self) -> list[str]:
+        """Print what the mirror now says about the sample customer; return what is wrong."""
+        objects = sample_objects()
+        customer_id = objects["customer"]["id"]
+        customer = Customer.objects.filter(stripe_id=customer_id).first()
+        if customer is None:
+            return [f"{customer_id}: not in the mirror"]
+        subscription = Subscription.objects.get(stripe_id=objects["subscription"]["id"])
+        invoice = Invoice.objects.filter(stripe_id=objects["invoice"]["id"]).first()
+        price = objects["subscription"]["items"]["data"][0]["price"]["id"]
+        self.stdout.write("\nThe mirror (the site's own tables, no Stripe API call) now says:\n")
+        lines = [
+            f"  customer {customer.stripe_id}: paying? {customer.active_subscriptions().exists()}",
+            f"  subscription {subscription.stripe_id}: status {subscription.status!r} "
+            f"(the older, late update was ignored), customer {subscription.customer_id}",
+            f"  customer.has_active_price({price!r}): {customer.has_active_price(price)}",
+        ]
+        if invoice is not None:
+            lines.append(
+                f"  invoice {invoice.stripe_id}: {invoice.status}, {invoice.amount_paid} "
+                f"{invoice.currency} paid, subscription {invoice.subscription_id}"
+            )
+        for line in lines:
+            self.stdout.write(line)
+        if subscription.status != "active":
+            return [f"{subscription.stripe_id}: status {subscription.status}, expected active"]
+        return []
 
     def show_inbox(self, sent: list[str], before: int) -> list[str]:
         """Print this run's inbox rows; return what is wrong with them."""

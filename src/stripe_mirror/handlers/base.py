@@ -1,0 +1,138 @@
+"""Routing events to mirror rules, and the default rule (apply the snapshot)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import conf
+from ..events import StripeEvent, thaw
+from ..models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
+from ..registry import validate_pattern
+from ..sync import DELETABLE, Origin, Outcome, tombstone, upsert
+from ..sync.children import bury_embedded, sync_embedded
+from ..sync.links import reconcile
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An event as the mirror rules see it: the event, its object as plain JSON, its origin."""
+
+    event: StripeEvent
+    obj: dict[str, Any]
+    origin: Origin
+
+    @property
+    def action(self) -> str:
+        return self.event.type.rsplit(".", 1)[-1]
+
+
+Rule = Callable[[Change], object]
+_RULES: list[tuple[str, Rule]] = []
+_CACHE: dict[str, tuple[Rule, ...]] = {}
+
+#: What a row of one model implies for other rows, run after every write of such a row.
+Hook = Callable[[Any], object]
+_HOOKS: dict[type[StripeModel], list[Hook]] = {}
+
+
+def rule(*patterns: str) -> Callable[[Rule], Rule]:
+    """Register a mirror rule for event types matching any of ``patterns``."""
+    checked = [validate_pattern(p) for p in patterns]
+
+    def decorator(func: Rule) -> Rule:
+        _RULES.extend((pattern, func) for pattern in checked)
+        _CACHE.clear()
+        return func
+
+    return decorator
+
+
+def after_write_of(model: type[StripeModel]) -> Callable[[Hook], Hook]:
+    """Register a hook run with each freshly written row of ``model`` (whatever the event):
+    for state that other events, possibly delivered earlier, have to add to the row."""
+
+    def decorator(func: Hook) -> Hook:
+        _HOOKS.setdefault(model, []).append(func)
+        return func
+
+    return decorator
+
+
+def rules_for(event_type: str) -> tuple[Rule, ...]:
+    found = _CACHE.get(event_type)
+    if found is None:
+        matched = [
+            f
+            for p, f in _RULES
+            if p == event_type or (p.endswith(".*") and event_type.startswith(p[:-1]))
+        ]
+        found = tuple(dict.fromkeys(matched))
+        _CACHE[event_type] = found
+    return found
+
+
+def origin_of(event: StripeEvent) -> Origin:
+    previous = event.previous_attributes
+    return Origin(
+        event_id=event.id,
+        event_type=event.type,
+        created=event.created,
+        account=event.account or "",
+        livemode=event.livemode,
+        api_version=event.api_version,
+        previous=thaw(previous) if previous is not None else None,
+    )
+
+
+def sync_event(event: StripeEvent) -> None:
+    """Apply one event to the mirror (the processor runs this before any user handler)."""
+    if not conf.mirror_enabled():
+        return
+    change = Change(event=event, obj=thaw(event.object), origin=origin_of(event))
+    rules = rules_for(event.type)
+    if not rules:
+        apply_snapshot(change)
+        return
+    for func in rules:
+        func(change)
+
+
+def apply_snapshot(change: Change) -> Outcome:
+    """The default rule: write the event's object (tombstone it if it is a deletion of a
+    deletable object), then what its snapshot says about embedded objects and links."""
+    if change.action == "deleted" and change.obj.get("object") in DELETABLE:
+        outcome = tombstone(change.obj, change.origin)
+        if outcome.applied:
+            bury_embedded(change.obj, change.origin)
+        return outcome
+    return update(change)
+
+
+def update(change: Change) -> Outcome:
+    """Write the event's object as its new state (never a deletion), and what follows."""
+    outcome = upsert(change.obj, change.origin)
+    after_write(outcome)
+    return outcome
+
+
+_LINKED = (Invoice, InvoicePayment, PaymentIntent, Charge)
+
+
+def after_write(outcome: Outcome) -> None:
+    if not outcome.applied or outcome.obj is None or outcome.origin is None:
+        return
+    sync_embedded(outcome.obj, outcome.origin, prune=outcome.settled)
+    if isinstance(outcome.row, _LINKED):
+        reconcile(outcome.row)
+    row = outcome.row
+    for hook in _HOOKS.get(type(row), ()) if row is not None else ():
+        hook(row)
+
+
+def object_ref(value: object) -> str | None:
+    """An id from an expandable field (a string, or an expanded object)."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) else None

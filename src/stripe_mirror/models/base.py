@@ -1,0 +1,207 @@
+"""The base of every mirrored Stripe object, and the column and relation helpers.
+
+A mirrored row is keyed by (account, livemode, stripe_id): Stripe ids are unique per account
+and mode but not across them (a platform can create a coupon "SUMMER" on every connected
+account, in test and live mode). Relations between mirrored rows are therefore joins on those
+three columns (Django ``ForeignObject``): no database constraint, so a row may name an object
+whose own event has not arrived yet, and the relation resolves once it does.
+
+Each typed column says where in the Stripe object it comes from (``source``); the generic sync
+reads these declarations, so a model is nothing but its columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from django.db import models
+from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
+
+from .fields import StripeIdField
+
+#: The three columns a mirrored row is keyed by (in join order).
+KEY_FIELDS = ("account", "livemode", "stripe_id")
+
+_SOURCE_ATTR = "stripe_source"
+
+
+def sourced(field: models.Field[Any, Any], source: str | Sequence[str] | None) -> Any:
+    """Attach the Stripe path(s) a column is read from. Several paths are tried in order (the
+    first one present in the object wins): this is how one column follows a field that
+    moved between API versions. Returns the field (typed Any so that assignment to a model
+    attribute keeps Django's field typing)."""
+    setattr(
+        field,
+        _SOURCE_ATTR,
+        (source,) if isinstance(source, str) or source is None else tuple(source),
+    )
+    return field
+
+
+def source_of(field: models.Field[Any, Any]) -> tuple[str, ...] | None:
+    """The paths declared for ``field``, or None when it is not read from the object (a
+    base column that the model's object type lacks, see ``StripeModel.NOT_IN_STRIPE``)."""
+    paths = getattr(field, _SOURCE_ATTR, None)
+    if paths is None or field.name in getattr(field.model, "NOT_IN_STRIPE", ()):
+        return None
+    return tuple(p if p is not None else field.name for p in paths)
+
+
+# --- column helpers ---------------------------------------------------------------------
+# Short constructors so that a model reads like the Stripe object it mirrors.
+
+
+def text(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+    """A free-form string (name, description, url): unbounded, not indexable on MariaDB."""
+    if index:
+        return sourced(
+            models.CharField(max_length=512, blank=True, default="", db_index=True), source
+        )
+    return sourced(models.TextField(blank=True, default=""), source)
+
+
+def code(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+    """A short string: an enum value (status), a currency, a country."""
+    return sourced(models.CharField(max_length=64, blank=True, default="", db_index=index), source)
+
+
+def integer(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+    """An amount in the smallest currency unit, or a count."""
+    return sourced(models.BigIntegerField(null=True, blank=True, db_index=index), source)
+
+
+def number(source: str | Sequence[str] | None = None) -> Any:
+    return sourced(models.FloatField(null=True, blank=True), source)
+
+
+def decimal(source: str | Sequence[str] | None = None) -> Any:
+    """A decimal sent as a string (``unit_amount_decimal``)."""
+    return sourced(
+        models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True), source
+    )
+
+
+def flag(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+    return sourced(models.BooleanField(null=True, blank=True, db_index=index), source)
+
+
+def timestamp(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+    """A unix time in the object, a timezone-aware datetime here."""
+    return sourced(models.DateTimeField(null=True, blank=True, db_index=index), source)
+
+
+def json(source: str | Sequence[str] | None = None) -> Any:
+    return sourced(models.JSONField(null=True, blank=True), source)
+
+
+def ref(source: str | Sequence[str] | None = None) -> Any:
+    """The id of another Stripe object (expanded objects are reduced to their id). Indexed:
+    relations join on it."""
+    return sourced(StripeIdField(max_length=255, null=True, blank=True, db_index=True), source)
+
+
+class _MaybeMissing(ForwardManyToOneDescriptor):  # type: ignore[type-arg]
+    """``row.customer`` is None, not an error, while the customer's row does not exist."""
+
+    def get_object(self, instance: Any) -> Any:
+        try:
+            return super().get_object(instance)
+        except self.field.remote_field.model.DoesNotExist:
+            return None
+
+
+class StripeLink(models.ForeignObject):  # type: ignore[type-arg]
+    """A ForeignObject whose target row may be missing (see ``link``)."""
+
+    forward_related_accessor_class = _MaybeMissing
+
+    def deconstruct(self) -> Any:
+        # Migrations see a plain ForeignObject: the difference is Python-side only.
+        name, _, args, kwargs = super().deconstruct()
+        return name, "django.db.models.ForeignObject", args, kwargs
+
+
+def link(to: str, id_field: str, *, related_name: str) -> Any:
+    """A relation to another mirrored model through the ``id_field`` column, within the same
+    account and mode. The target row need not exist: the relation is then None (reverse: empty)."""
+    return StripeLink(
+        to,
+        on_delete=models.DO_NOTHING,
+        from_fields=("account", "livemode", id_field),
+        to_fields=KEY_FIELDS,
+        related_name=related_name,
+        null=True,
+        blank=True,
+    )
+
+
+# --- querysets --------------------------------------------------------------------------
+
+
+class StripeQuerySet(models.QuerySet[Any]):
+    def alive(self) -> StripeQuerySet:
+        """Rows whose object has not been deleted in Stripe."""
+        return self.filter(deleted=False)
+
+    def for_account(self, account: str | None) -> StripeQuerySet:
+        """Rows of one Connect account (None or "" for the platform account)."""
+        return self.filter(account=account or "")
+
+    def live(self) -> StripeQuerySet:
+        return self.filter(livemode=True)
+
+    def test(self) -> StripeQuerySet:
+        return self.filter(livemode=False)
+
+
+StripeManager = models.Manager.from_queryset(StripeQuerySet)
+
+
+# --- the base model ---------------------------------------------------------------------
+
+
+class StripeModel(models.Model):
+    """Columns every mirrored object has. ``data`` is the whole object as last written."""
+
+    #: The Stripe ``object`` value this model mirrors (``"customer"``); set by subclasses.
+    STRIPE_OBJECT: ClassVar[str] = ""
+    #: Columns of this base that the object type does not have in Stripe (a discount has no
+    #: ``created``, a tax id no ``metadata``): they stay empty instead of being read.
+    NOT_IN_STRIPE: ClassVar[frozenset[str]] = frozenset()
+
+    id = models.BigAutoField(primary_key=True)
+    stripe_id = StripeIdField("Stripe id", max_length=255)
+    account = StripeIdField(
+        max_length=255,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="The Connect account the object belongs to; empty for the platform account.",
+    )
+    livemode = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, help_text="The Stripe object as last written.")
+    created = timestamp("created")
+    metadata = sourced(models.JSONField(null=True, blank=True), "metadata")
+
+    deleted = models.BooleanField(default=False, help_text="Deleted in Stripe (a tombstone).")
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    #: The ordering watermark: ``created`` and id of the event whose state the row holds.
+    event_created = models.DateTimeField(null=True, blank=True)
+    event_id = StripeIdField(max_length=255, blank=True, default="")
+    synced_at = models.DateTimeField(auto_now=True)
+
+    objects = StripeManager()
+
+    class Meta:
+        abstract = True
+        # stripe_id first: the same index serves lookups by id alone and the full key.
+        constraints = (
+            models.UniqueConstraint(
+                fields=("stripe_id", "account", "livemode"), name="%(app_label)s_%(class)s_key"
+            ),
+        )
+        ordering = ("-created", "-id")
+
+    def __str__(self) -> str:
+        return str(self.stripe_id)

@@ -1,0 +1,9 @@
+"""Stage 5: generic sync. Create, update and tombstone mirrored rows from Stripe objects.
+
+``upsert`` and ``tombstone`` work for every object type (typed model or generic table);
+``children`` and ``links`` add what one object's snapshot says about others.
+"""
+
+from .upsert import DELETABLE, Origin, Outcome, Result, model_for, tombstone, upsert
+
+__all__ = ["DELETABLE", "Origin", "Outcome", "Result", "model_for", "tombstone", "upsert"]

@@ -1,0 +1,95 @@
+"""Stage 5d: objects embedded in another object's snapshot, mirrored from it.
+
+A subscription carries its items, an invoice its lines, and (in API versions before
+2022-11-15) a charge its refunds. When the parent's snapshot is applied, its embedded list
+is applied too, under the parent's event. A complete list (``has_more`` false) also tells
+which children are gone: rows of that parent not in the list are marked deleted, unless the
+parent's snapshot won its same-second tie by a guess (then it may be an older one, and a
+deletion is final). A deleted parent takes along the children that live only inside it (a
+deleted draft invoice's lines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..models import LineItem, Refund, StripeModel, SubscriptionItem
+from .upsert import Origin, upsert
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    #: Key of the list object in the parent (``items``).
+    key: str
+    model: type[StripeModel]
+    #: The child's column naming its parent (``subscription_id``).
+    parent_column: str
+    #: True when the parent's snapshot is the only source of the child (no events of its
+    #: own): a same-second parent snapshot that won the ordering guard wins for the child too.
+    authoritative: bool
+    #: Mark children missing from a complete list deleted.
+    prune: bool
+
+
+EMBEDDED: Mapping[str, tuple[Embedded, ...]] = {
+    "subscription": (Embedded("items", SubscriptionItem, "subscription_id", True, True),),
+    "invoice": (Embedded("lines", LineItem, "invoice_id", True, True),),
+    "charge": (Embedded("refunds", Refund, "charge_id", False, False),),
+}
+
+
+def sync_embedded(parent: Mapping[str, Any], origin: Origin, *, prune: bool = True) -> None:
+    """Apply the embedded lists of a parent snapshot that was just applied; ``prune=False``
+    leaves the children missing from them alone."""
+    for spec in EMBEDDED.get(str(parent.get("object", "")), ()):
+        listing = parent.get(spec.key)
+        if not isinstance(listing, Mapping) or not isinstance(listing.get("data"), list):
+            continue  # not rendered in this API version, or not expanded
+        child_origin = replace(origin, previous=None)
+        _sync_list(spec, str(parent["id"]), listing, child_origin, prune=prune)
+
+
+def bury_embedded(parent: Mapping[str, Any], origin: Origin) -> None:
+    """Mark deleted the children that exist only inside ``parent``, which was just deleted."""
+    for spec in EMBEDDED.get(str(parent.get("object", "")), ()):
+        if spec.authoritative:
+            spec.model.objects.filter(
+                **{spec.parent_column: parent["id"]},
+                account=origin.account,
+                livemode=origin.livemode,
+                deleted=False,
+            ).update(deleted=True, deleted_at=origin.created)
+
+
+def _sync_list(
+    spec: Embedded,
+    parent_id: str,
+    listing: Mapping[str, Any],
+    origin: Origin,
+    *,
+    prune: bool,
+) -> None:
+    seen: list[str] = []
+    for child in listing["data"]:
+        if not isinstance(child, Mapping) or not isinstance(child.get("id"), str):
+            continue
+        seen.append(child["id"])
+        outcome = upsert(child, origin, model=spec.model, authoritative=spec.authoritative)
+        row = outcome.row
+        if row is not None and getattr(row, spec.parent_column) is None:
+            # Older API versions do not name the parent inside the child.
+            spec.model.objects.filter(pk=row.pk).update(**{spec.parent_column: parent_id})
+    if prune and spec.prune and listing.get("has_more") is False:
+        _prune(spec, parent_id, seen, origin)
+
+
+def _prune(spec: Embedded, parent_id: str, keep: list[str], origin: Origin) -> None:
+    spec.model.objects.filter(
+        **{spec.parent_column: parent_id},
+        account=origin.account,
+        livemode=origin.livemode,
+        deleted=False,
+        event_created__lte=origin.created,
+    ).exclude(stripe_id__in=keep).update(deleted=True, deleted_at=origin.created)

@@ -1,0 +1,313 @@
+"""Stage 5c: the generic sync. Create, update or tombstone one mirrored row from a Stripe object.
+
+Every write happens under a lock on the object's row (``SELECT ... FOR UPDATE``; SQLite's
+database write lock, which the processor already holds), so concurrent events about one
+object are applied one at a time, and the ordering guard (``ordering.py``) decides whether
+the incoming snapshot is newer than the row's. No Stripe API call is made, except to settle
+an ambiguous same-second tie when an API key is configured (``refetch.py``).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db import IntegrityError, transaction
+
+from ..models import TYPED_MODELS, InboxEvent, StripeModel, StripeObject
+from . import refetch
+from .fields import extract
+from .ordering import Candidate, newest
+
+logger = logging.getLogger("stripe_mirror.sync")
+
+#: Object types Stripe can delete (objects.json ``deletable``): their ``*.deleted`` events
+#: leave a tombstone. Other ``*.deleted`` events (customer.subscription.deleted) are updates.
+DELETABLE = frozenset(
+    {
+        "account",
+        "apple_pay_domain",
+        "application",
+        "bank_account",
+        "card",
+        "coupon",
+        "customer",
+        "discount",
+        "invoice",
+        "invoiceitem",
+        "person",
+        "plan",
+        "price",
+        "product",
+        "product_feature",
+        "radar.value_list",
+        "radar.value_list_item",
+        "subscription_item",
+        "tax_id",
+        "terminal.configuration",
+        "terminal.location",
+        "terminal.reader",
+        "test_helpers.test_clock",
+        "webhook_endpoint",
+    }
+)
+
+
+class Result(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    SKIPPED_OLDER = "skipped_older"  # the row holds a newer snapshot
+    SKIPPED_DELETED = "skipped_deleted"  # the object was deleted; never resurrected
+    NO_ID = "no_id"  # objects without an id (invoice.upcoming) are not stored
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The event a snapshot came from: its ordering watermark and its scope."""
+
+    event_id: str
+    event_type: str
+    created: datetime
+    account: str
+    livemode: bool
+    api_version: str | None = None
+    #: ``previous_attributes`` of the event, for its own object only.
+    previous: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: Result
+    #: The row as written (or as found, when skipped); None for NO_ID.
+    row: StripeModel | None = None
+    #: The snapshot the row now holds, and where it came from (None when skipped).
+    obj: Mapping[str, Any] | None = None
+    origin: Origin | None = None
+    #: False when that snapshot won an ambiguous same-second tie by the fallback (greatest
+    #: event id) rather than by the ordering rules or a refetch: a guess, which must not
+    #: delete anything (the embedded children it lacks are kept).
+    settled: bool = True
+
+    @property
+    def applied(self) -> bool:
+        return self.result in (Result.CREATED, Result.UPDATED, Result.DELETED)
+
+
+def model_for(object_type: object) -> type[StripeModel]:
+    """The typed model of an object type, or the generic table."""
+    return TYPED_MODELS.get(str(object_type), StripeObject)
+
+
+def upsert(
+    obj: Mapping[str, Any],
+    origin: Origin,
+    *,
+    model: type[StripeModel] | None = None,
+    authoritative: bool = True,
+) -> Outcome:
+    """Bring the object's row up to ``obj`` unless the row holds a newer snapshot.
+
+    ``authoritative=False`` is for copies embedded in another object's event (a charge's
+    refunds): they create missing rows and win only when strictly newer, never on a tie.
+    """
+    stripe_id = obj.get("id")
+    if not isinstance(stripe_id, str) or not stripe_id:
+        return Outcome(Result.NO_ID)
+    model = model or model_for(obj.get("object"))
+    row = _locked_row(model, stripe_id, obj, origin)
+    if row is None:
+        created = _create(model, stripe_id, obj, origin)
+        if created is not None:
+            return Outcome(Result.CREATED, created, obj, origin)
+        row = _locked_row(model, stripe_id, obj, origin)  # lost a race with another creator
+        assert row is not None
+    if row.deleted:
+        return Outcome(Result.SKIPPED_DELETED, row)
+    chosen = _choose(row, obj, origin, authoritative=authoritative)
+    if chosen is None:
+        return Outcome(Result.SKIPPED_OLDER, row)
+    _write(row, chosen.obj, chosen.origin)
+    return Outcome(Result.UPDATED, row, chosen.obj, chosen.origin, settled=chosen.settled)
+
+
+def tombstone(
+    obj: Mapping[str, Any], origin: Origin, *, model: type[StripeModel] | None = None
+) -> Outcome:
+    """Mark the object deleted (creating the row if needed). Deletion is final: it wins over
+    any snapshot, older or newer, and nothing ever clears it."""
+    stripe_id = obj.get("id")
+    if not isinstance(stripe_id, str) or not stripe_id:
+        return Outcome(Result.NO_ID)
+    model = model or model_for(obj.get("object"))
+    row = _locked_row(model, stripe_id, obj, origin)
+    if row is None:
+        row = _create(model, stripe_id, obj, origin, deleted=True)
+        if row is not None:
+            return Outcome(Result.DELETED, row, obj, origin)
+        row = _locked_row(model, stripe_id, obj, origin)
+        assert row is not None
+    if row.deleted:
+        return Outcome(Result.SKIPPED_DELETED, row)
+    row.deleted = True
+    row.deleted_at = origin.created
+    full = not obj.get("deleted")  # a {"id", "object", "deleted": true} stub carries no state
+    if full and (row.event_created is None or origin.created >= row.event_created):
+        _write(row, obj, origin)
+    else:
+        row.save(update_fields=("deleted", "deleted_at", "synced_at"))
+    return Outcome(Result.DELETED, row, obj, origin)
+
+
+# --- reading and writing rows -----------------------------------------------------------
+
+
+def _key(
+    model: type[StripeModel], stripe_id: str, obj: Mapping[str, Any], origin: Origin
+) -> dict[str, Any]:
+    key: dict[str, Any] = {
+        "stripe_id": stripe_id,
+        "account": origin.account,
+        "livemode": origin.livemode,
+    }
+    if model is StripeObject:
+        key["type"] = str(obj.get("object", ""))[:100]
+    return key
+
+
+def _locked_row(
+    model: type[StripeModel], stripe_id: str, obj: Mapping[str, Any], origin: Origin
+) -> StripeModel | None:
+    row: StripeModel | None = (
+        model.objects.select_for_update().filter(**_key(model, stripe_id, obj, origin)).first()
+    )
+    return row
+
+
+def _create(
+    model: type[StripeModel],
+    stripe_id: str,
+    obj: Mapping[str, Any],
+    origin: Origin,
+    *,
+    deleted: bool = False,
+) -> StripeModel | None:
+    """Insert the row; None if a concurrent transaction inserted it first."""
+    row = model(**_key(model, stripe_id, obj, origin))
+    _assign(row, obj, origin)
+    if deleted:
+        row.deleted = True
+        row.deleted_at = origin.created
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:
+        return None
+    return row
+
+
+def _write(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> None:
+    fields = _assign(row, obj, origin)
+    row.save(
+        update_fields=(
+            *fields,
+            "data",
+            "event_created",
+            "event_id",
+            "synced_at",
+            "deleted",
+            "deleted_at",
+        )
+    )
+
+
+def _assign(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> list[str]:
+    values = extract(type(row), obj)
+    for attname, value in values.items():
+        setattr(row, attname, value)
+    row.data = dict(obj)
+    row.event_created = origin.created
+    row.event_id = origin.event_id
+    return list(values)
+
+
+# --- the ordering guard -------------------------------------------------------------------
+
+#: Suffix of the ``event_id`` of a row that holds a state fetched from the API.
+REFETCHED = "+refetch"
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    obj: Mapping[str, Any]
+    origin: Origin
+    settled: bool = True
+
+
+def _choose(
+    row: StripeModel, obj: Mapping[str, Any], origin: Origin, *, authoritative: bool
+) -> _Choice | None:
+    """The snapshot the row should hold now, or None to leave it as it is."""
+    watermark = row.event_created
+    if watermark is None or origin.created > watermark:
+        return _Choice(obj, origin)
+    if origin.created < watermark or not authoritative:
+        return None
+    if row.event_id.endswith(REFETCHED):
+        # Fetched after this second's events were recorded: at least as new as any of them.
+        return None
+    return _break_tie(row, obj, origin)
+
+
+def _break_tie(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> _Choice | None:
+    """The same-second case: the newest of all the second's recorded snapshots."""
+    candidates = _same_second_candidates(row, obj, origin)
+    verdict = newest(candidates)
+    if verdict.ambiguous:
+        fetched = refetch.fetch(obj, origin)
+        if fetched is not None:
+            return _Choice(fetched, replace(origin, event_id=f"{origin.event_id}{REFETCHED}"))
+        logger.warning(
+            "ambiguous order of %d same-second events about %s %s; keeping %s "
+            "(configure STRIPE_MIRROR['API_KEY'] to settle such ties by a refetch)",
+            len(candidates),
+            obj.get("object"),
+            obj.get("id"),
+            verdict.newest.event_id,
+        )
+    winner = verdict.newest
+    if winner.event_id == row.event_id:
+        return None
+    settled = not verdict.ambiguous
+    if winner.event_id == origin.event_id:
+        return _Choice(obj, origin, settled)
+    chosen = replace(
+        origin, event_id=winner.event_id, event_type=winner.event_type, previous=winner.previous
+    )
+    return _Choice(winner.obj, chosen, settled)
+
+
+def _same_second_candidates(
+    row: StripeModel, obj: Mapping[str, Any], origin: Origin
+) -> list[Candidate]:
+    """Every recorded event about this object in the watermark's second, plus the incoming one."""
+    candidates = [Candidate(origin.event_id, origin.event_type, obj, origin.previous)]
+    tied = InboxEvent.objects.filter(
+        object_id=row.stripe_id,
+        object_type=str(obj.get("object", "")),
+        account=origin.account,
+        livemode=origin.livemode,
+        created=origin.created,
+        kind="snapshot",
+    ).exclude(stripe_id=origin.event_id)
+    for event_id, event_type, body in tied.values_list("stripe_id", "type", "body"):
+        data = orjson.loads(body).get("data", {})
+        candidates.append(
+            Candidate(event_id, event_type, data.get("object", {}), data.get("previous_attributes"))
+        )
+    return candidates

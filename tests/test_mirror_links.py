@@ -1,0 +1,166 @@
+"""The invoice <-> payment links end the same in both API shapes, in every arrival order.
+
+One payment of a subscription's invoice: a first attempt fails (the intent's latest charge
+is then ch_0), the second succeeds with ch_1, the invoice is paid.
+
+* Before 2025-03-31 the objects name each other: invoice.subscription/payment_intent/charge,
+  charge.invoice, payment_intent.invoice.
+* Since then none does: the invoice names its subscription under parent, an invoice_payment
+  (event invoice_payment.paid) pairs the invoice with the intent, the charge names only its
+  intent.
+
+Every order of the events is delivered, each order on its own Connect account, and every
+order must end in the same links. (Duplicates are proven harmless in test_ordering_property.)
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from stripe_mirror.models import Charge, Invoice, InvoicePayment, PaymentIntent
+from stripe_mirror.testing import build_event, post_event
+from tests.streams import NEW_API, OLD_API
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET = "whsec_test_primary"
+T0, T1 = 1_760_000_000, 1_760_000_090
+
+Event = tuple[str, dict[str, Any], int]
+
+
+def _intent(status: str, latest: str, **extra: Any) -> dict[str, Any]:
+    return {"id": "pi_1", "object": "payment_intent", "status": status, "amount": 900,
+            "amount_received": 900 if status == "succeeded" else 0, "latest_charge": latest,
+            "customer": "cus_1", **extra}  # fmt: skip
+
+
+def _charge(**extra: Any) -> dict[str, Any]:
+    return {"id": "ch_1", "object": "charge", "status": "succeeded", "amount": 900,
+            "payment_intent": "pi_1", "customer": "cus_1", **extra}  # fmt: skip
+
+
+def _invoice(**extra: Any) -> dict[str, Any]:
+    return {"id": "in_1", "object": "invoice", "status": "paid", "customer": "cus_1",
+            "amount_paid": 900, **extra}  # fmt: skip
+
+
+OLD_SHAPE: list[Event] = [
+    ("payment_intent.payment_failed",
+     _intent("requires_payment_method", "ch_0", invoice="in_1"), T0),
+    ("charge.succeeded", _charge(invoice="in_1"), T1),
+    ("payment_intent.succeeded", _intent("succeeded", "ch_1", invoice="in_1"), T1),
+    ("invoice.paid", _invoice(subscription="sub_1", payment_intent="pi_1", charge="ch_1"), T1),
+]  # fmt: skip
+
+NEW_SHAPE: list[Event] = [
+    ("payment_intent.payment_failed", _intent("requires_payment_method", "ch_0"), T0),
+    ("charge.succeeded", _charge(), T1),
+    ("payment_intent.succeeded", _intent("succeeded", "ch_1"), T1),
+    ("invoice_payment.paid", {
+        "id": "inpay_1", "object": "invoice_payment", "invoice": "in_1", "status": "paid",
+        "is_default": True, "amount_paid": 900,
+        "payment": {"type": "payment_intent", "payment_intent": "pi_1"},
+    }, T1),
+    ("invoice.paid", _invoice(parent={
+        "type": "subscription_details",
+        "subscription_details": {"subscription": "sub_1", "metadata": {}},
+    }), T1),
+]  # fmt: skip
+
+SHAPES = {"before_2025_03_31": (OLD_API, OLD_SHAPE), "since_2025_03_31": (NEW_API, NEW_SHAPE)}
+
+
+def deliver(client: Any, events: list[Event], api_version: str, account: str) -> None:
+    for n, (event_type, obj, created) in enumerate(events):
+        event = build_event(
+            event_type,
+            obj,
+            id=f"evt_{account}_{obj['id']}_{event_type}",
+            created=created,
+            account=account,
+            api_version=api_version,
+        )
+        response = post_event(client, event, secret=SECRET)
+        assert response.status_code == 200, (n, response.content)
+
+
+def links(account: str) -> dict[str, Any]:
+    """Every link of the payment on one account, read through the Django relations."""
+    invoice = Invoice.objects.get(account=account, stripe_id="in_1")
+    intent = PaymentIntent.objects.get(account=account, stripe_id="pi_1")
+    charge = Charge.objects.get(account=account, stripe_id="ch_1")
+    assert invoice.payment_intent == intent
+    assert invoice.charge == charge
+    assert charge.invoice == invoice
+    assert intent.invoice == invoice
+    assert list(intent.charges.all()) == [charge]
+    assert list(invoice.charges.all()) == [charge]
+    assert list(invoice.payment_intents.all()) == [intent]
+    return {
+        "Invoice.subscription": invoice.subscription_id,
+        "Invoice.payment_intent": invoice.payment_intent_id,
+        "Invoice.charge": invoice.charge_id,
+        "Charge.invoice": charge.invoice_id,
+        "Charge.payment_intent": charge.payment_intent_id,
+        "PaymentIntent.invoice": intent.invoice_id,
+        "PaymentIntent.latest_charge": intent.latest_charge_id,
+    }
+
+
+EXPECTED = {
+    "Invoice.subscription": "sub_1",
+    "Invoice.payment_intent": "pi_1",
+    "Invoice.charge": "ch_1",
+    "Charge.invoice": "in_1",
+    "Charge.payment_intent": "pi_1",
+    "PaymentIntent.invoice": "in_1",
+    "PaymentIntent.latest_charge": "ch_1",
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_same_links_in_every_order(client: Any, shape: str) -> None:
+    api_version, events = SHAPES[shape]
+    orders = list(itertools.permutations(events))
+    for n, order in enumerate(orders):
+        deliver(client, list(order), api_version, f"acct_{n}")
+    for n, order in enumerate(orders):
+        assert links(f"acct_{n}") == EXPECTED, [event_type for event_type, _, _ in order]
+
+
+def test_invoice_payment_relations(client: Any) -> None:
+    deliver(client, NEW_SHAPE, NEW_API, "acct_x")
+    payment = InvoicePayment.objects.get(account="acct_x")
+    invoice = Invoice.objects.get(account="acct_x")
+    intent = PaymentIntent.objects.get(account="acct_x")
+    assert payment.invoice == invoice
+    assert payment.payment_intent == intent
+    assert list(invoice.payments.all()) == [payment]
+    assert list(intent.invoice_payments.all()) == [payment]
+
+
+def test_links_stay_within_their_account(client: Any) -> None:
+    """The same ids on the platform and a connected account are two payments."""
+    deliver(client, NEW_SHAPE, NEW_API, "acct_a")
+    deliver(client, NEW_SHAPE[1:3], NEW_API, "acct_b")  # only the charge and the intent
+    assert links("acct_a") == EXPECTED
+    assert Charge.objects.get(account="acct_b").invoice_id is None
+    assert PaymentIntent.objects.get(account="acct_b").invoice_id is None
+
+
+def test_an_unpaid_invoice_has_no_payment_links_since_2025_03_31(client: Any) -> None:
+    """Without an invoice_payment, nothing in the new shape pairs the invoice with the
+    intent (the old shape named it from finalization on)."""
+    open_invoice = _invoice(status="open", amount_paid=0, parent=None)
+    events = [
+        ("invoice.finalized", open_invoice, T0),
+        ("payment_intent.payment_failed", _intent("requires_payment_method", "ch_0"), T0),
+    ]
+    deliver(client, events, NEW_API, "acct_u")
+    invoice = Invoice.objects.get(account="acct_u")
+    assert (invoice.payment_intent_id, invoice.charge_id) == (None, None)
+    assert PaymentIntent.objects.get(account="acct_u").invoice_id is None
