@@ -60,7 +60,10 @@ def loadavg() -> str:
 
 
 def _output(*command: str) -> str:
-    return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
+    except FileNotFoundError:
+        return "not installed"
 
 
 def machine() -> dict[str, Any]:

@@ -13,12 +13,15 @@ SECRET = "whsec_test_primary"
 
 
 @pytest.fixture
-def post(client: Any) -> Callable[..., Any]:
-    """POST a signed event to the test site's "default" endpoint."""
+def post(client: Any, django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
+    """POST a signed event to the test site's "default" endpoint. What the request leaves to
+    ``transaction.on_commit`` runs when it returns, as after a real commit (the test's own
+    transaction never commits)."""
 
     def _post(event: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("secret", SECRET)
-        return post_event(client, event, **kwargs)
+        with django_capture_on_commit_callbacks(execute=True):
+            return post_event(client, event, **kwargs)
 
     return _post
 

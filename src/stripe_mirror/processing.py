@@ -5,11 +5,17 @@ row (``SELECT ... FOR UPDATE SKIP LOCKED``; on SQLite the database write lock). 
 the claim: a concurrent delivery or worker skips the event instead of processing it twice,
 and a worker that dies releases it with its connection, leaving the event pending.
 
-Inside that transaction every step runs in its own savepoint: first the mirror sync, then
-each user handler in order. A failing user handler rolls back only its own writes; the
-mirror, the handlers that succeeded (remembered in ``completed_handlers`` so that a retry
-skips them) and the event's new status commit together. Side effects outside the database
-belong in ``transaction.on_commit`` so that they happen only once the outcome is committed.
+Inside that transaction the mirror sync runs first, then each user handler in its own
+savepoint, in order. A failing user handler rolls back only its own writes; the mirror, the
+handlers that succeeded (remembered in ``completed_handlers`` so that a retry skips them)
+and the event's new status commit together. A failing mirror sync rolls back the whole
+attempt (no user handler runs against a mirror that missed the event), which is then
+recorded as failed. Side effects outside the database belong in ``transaction.on_commit`` so
+that they happen only once the outcome is committed.
+
+A worker processes a batch of events in one transaction, each event in a savepoint. An event
+that loses a lock conflict with another worker (a deadlock) is rolled back untouched and run
+again on its own once the batch has committed: it is not counted as a failed attempt.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
-from . import conf, mirror, signals
+from . import conf, mirror, rowsql, signals
 from .events import StripeEvent
 from .models import DUE_STATUSES, InboxEvent, Status
 from .registry import registry
@@ -34,6 +41,12 @@ logger = logging.getLogger("stripe_mirror.processing")
 
 #: The name a failure to commit is recorded under in ``last_error``, like a handler's.
 _COMMIT = "(commit)"
+
+#: Lock conflicts: PostgreSQL deadlock_detected and serialization_failure; MySQL/MariaDB
+#: ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT. How often one event is tried at once.
+_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+_CONFLICT_MYSQL_CODES = frozenset({1213, 1205})
+_CONFLICT_RETRIES = 3
 
 
 class Outcome(enum.StrEnum):
@@ -57,20 +70,28 @@ def process(pk: int, *, force: bool = False) -> Outcome:
     handler, as long as no other transaction holds it.
     """
     alias = router.db_for_write(InboxEvent)
-    attempts: int | None = None  # as claimed
-    try:
-        with transaction.atomic(using=alias):
-            row = _claim_one(alias, pk, force=force)
-            if row is None:
-                return Outcome.SKIPPED
-            attempts = row.attempts
-            if force:
-                row.completed_handlers = []
-            return _run(row, alias)
-    except DatabaseError as exc:
-        if attempts is None:  # not even claimed: the database is away
-            raise
-        return _fail_uncommitted(pk, attempts, alias, exc, force=force)
+    for attempt in range(1, _CONFLICT_RETRIES + 1):
+        attempts: int | None = None  # as claimed
+        try:
+            with transaction.atomic(using=alias):
+                row = _claim_one(alias, pk, force=force)
+                if row is None:
+                    return Outcome.SKIPPED
+                attempts = row.attempts
+                if force:
+                    row.completed_handlers = []
+                return _run(row, alias)
+        except _MirrorFailed as exc:
+            assert attempts is not None
+            return _fail_apart(pk, attempts, alias, exc.failure, force=force)
+        except DatabaseError as exc:
+            if attempts is None:  # not even claimed: the database is away
+                raise
+            if lock_conflict(exc) and attempt < _CONFLICT_RETRIES:
+                logger.info("processing %s lost a lock conflict; running it again", pk)
+                continue
+            return _fail_apart(pk, attempts, alias, _commit_failure(pk, exc), force=force)
+    raise AssertionError("unreachable")
 
 
 def process_due(limit: int = 50) -> list[tuple[str, Outcome]]:
@@ -85,7 +106,7 @@ def process_due(limit: int = 50) -> list[tuple[str, Outcome]]:
     try:
         with transaction.atomic(using=alias):
             claimed = _claim_due(alias, limit)
-            return [(row.stripe_id, _run_isolated(row, alias)) for row in claimed]
+            outcomes = {row.pk: _run_isolated(row, alias) for row in _lock_order(claimed)}
     except DatabaseError:
         if not claimed:
             raise
@@ -93,6 +114,13 @@ def process_due(limit: int = 50) -> list[tuple[str, Outcome]]:
             "batch of %d events failed; retrying one by one", len(claimed), exc_info=True
         )
         return [(row.stripe_id, process(row.pk)) for row in claimed]
+    # An event that lost a lock conflict (a deadlock with another worker's batch) was rolled
+    # back untouched: run it again now that this batch's locks are released.
+    results = []
+    for row in claimed:
+        outcome = outcomes[row.pk]
+        results.append((row.stripe_id, outcome if outcome is not None else process(row.pk)))
+    return results
 
 
 def due_count() -> int:
@@ -143,29 +171,75 @@ def _claim_due(alias: str, limit: int) -> list[InboxEvent]:
 # --- running ---------------------------------------------------------------------------
 
 
-def _run_isolated(row: InboxEvent, alias: str) -> Outcome:
+def _lock_order(rows: list[InboxEvent]) -> list[InboxEvent]:
+    """A batch's events grouped by the object they are about, the groups in one global order
+    (each group oldest first). Workers whose batches touch the same objects then lock their
+    rows in the same order: they may wait for each other, but do not deadlock (a deadlock
+    costs both a second before the database notices it)."""
+    return sorted(rows, key=lambda r: (r.object_type, r.object_id, r.created, r.pk))
+
+
+def _run_isolated(row: InboxEvent, alias: str) -> Outcome | None:
+    """Run one event of a batch in a savepoint; None if it lost a lock conflict (to be run
+    again after the batch)."""
     attempts = row.attempts
     try:
         with transaction.atomic(using=alias):
             return _run(row, alias)
+    except _MirrorFailed as exc:  # its savepoint is rolled back; the batch goes on
+        return _fail_apart(row.pk, attempts, alias, exc.failure, force=False)
     except DatabaseError as exc:
-        # Its savepoint is rolled back; the batch's transaction goes on.
-        return _fail_uncommitted(row.pk, attempts, alias, exc, force=False)
+        if lock_conflict(exc):
+            return None
+        return _fail_apart(row.pk, attempts, alias, _commit_failure(row.pk, exc), force=False)
 
 
-def _fail_uncommitted(
-    pk: int, attempts: int, alias: str, error: DatabaseError, *, force: bool
-) -> Outcome:
-    """Count a failed attempt whose work could not be committed (a foreign key checked at
-    commit, a deadlock, a lost connection): nothing of it was kept, not even the outcome.
-    Recording the failure apart makes such an event back off and end up dead, instead of
-    being claimed again and again. Raises if that fails too.
+def lock_conflict(error: BaseException) -> bool:
+    """A deadlock or serialization failure: the database chose this transaction to give way
+    to another one. Nothing is wrong with the event: it is run again, not counted as failed."""
+    cause = error.__cause__ or error
+    if getattr(cause, "sqlstate", None) in _CONFLICT_SQLSTATES:  # PostgreSQL (psycopg)
+        return True
+    args: tuple[Any, ...] = getattr(cause, "args", ())
+    return bool(args) and args[0] in _CONFLICT_MYSQL_CODES
+
+
+class _MirrorFailed(Exception):
+    """The mirror sync failed: its writes go with the event's savepoint (or transaction),
+    and the failure is recorded apart (``_fail_apart``)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.handler)
+        self.failure = failure
+
+
+def _sync_mirror(event: StripeEvent) -> None:
+    """The mirror step. It has no savepoint of its own (one less round trip per event): when
+    it fails, the whole attempt is rolled back and counted as failed."""
+    try:
+        mirror.sync_event(event)
+    except DatabaseError as exc:
+        if lock_conflict(exc):
+            raise
+        raise _MirrorFailed(Failure(mirror.NAME, exc, traceback.format_exc())) from exc
+    except Exception as exc:
+        raise _MirrorFailed(Failure(mirror.NAME, exc, traceback.format_exc())) from exc
+
+
+def _commit_failure(pk: int, error: DatabaseError) -> Failure:
+    logger.warning("processing %s could not be committed: %s", pk, error)
+    return Failure(_COMMIT, error, "".join(traceback.format_exception(error)))
+
+
+def _fail_apart(pk: int, attempts: int, alias: str, failure: Failure, *, force: bool) -> Outcome:
+    """Count a failed attempt whose work was rolled back (the mirror failed, or the attempt
+    could not be committed: a foreign key checked at commit, a lost connection): nothing of
+    it was kept, not even the outcome. Recording the failure apart makes such an event back
+    off and end up dead, instead of being claimed again and again. Raises if that fails too.
 
     ``attempts`` is the count the failed run claimed the event with: if it changed, another
     processor has run the event since, and its outcome stands.
     """
-    logger.warning("processing %s could not be committed: %s", pk, error)
-    failure = Failure(_COMMIT, error, "".join(traceback.format_exception(error)))
     with transaction.atomic(using=alias):
         row: InboxEvent | None = (
             _locking_queryset(alias)  # type: ignore[attr-defined]
@@ -201,13 +275,20 @@ def _run(row: InboxEvent, alias: str) -> Outcome:
     for name, func in _chain(event.type):
         if name in completed:
             continue
+        if name == mirror.NAME:
+            _sync_mirror(event)  # user handlers never run against a mirror that missed it
+            completed.append(name)
+            continue
         try:
             with transaction.atomic(using=alias):
                 func(event)
+        except DatabaseError as exc:
+            if lock_conflict(exc):
+                raise  # not the handler's fault: the whole event runs again
+            failures.append(Failure(name, exc, traceback.format_exc()))
+            continue
         except Exception as exc:
             failures.append(Failure(name, exc, traceback.format_exc()))
-            if name == mirror.NAME:
-                break  # user handlers must not run against a mirror that missed this event
             continue
         completed.append(name)
     return _finish(
@@ -241,20 +322,20 @@ def _finish(
         row.last_error = ""
         row.processed_at = now
         outcome = Outcome.PROCESSED
-    row.save(
-        using=alias,
-        update_fields=(
-            "attempts",
-            "completed_handlers",
-            "duration_ms",
-            "status",
-            "next_attempt_at",
-            "last_error",
-            "processed_at",
-        ),
-    )
+    rowsql.save_fields(row, _OUTCOME_FIELDS, using=alias)
     transaction.on_commit(lambda: _announce(row, event, outcome, failures), using=alias)
     return outcome
+
+
+_OUTCOME_FIELDS = (
+    "attempts",
+    "completed_handlers",
+    "duration_ms",
+    "status",
+    "next_attempt_at",
+    "last_error",
+    "processed_at",
+)
 
 
 def _mark_failed(row: InboxEvent, now: datetime, failures: list[Failure]) -> Outcome:

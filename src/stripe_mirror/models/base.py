@@ -24,6 +24,7 @@ from .fields import StripeIdField
 KEY_FIELDS = ("account", "livemode", "stripe_id")
 
 _SOURCE_ATTR = "stripe_source"
+_RENDERS_ATTR = "stripe_renders"
 
 
 def sourced(field: models.Field[Any, Any], source: str | Sequence[str] | None) -> Any:
@@ -99,6 +100,25 @@ def ref(source: str | Sequence[str] | None = None) -> Any:
     """The id of another Stripe object (expanded objects are reduced to their id). Indexed:
     relations join on it."""
     return sourced(StripeIdField(max_length=255, null=True, blank=True, db_index=True), source)
+
+
+def renders(key: str) -> Any:
+    """Whether the object as last written has the top-level field ``key`` at all, even null:
+    tells a field its API version does not render from an empty one (``sync/links.py``
+    derives the former from other objects). Written by the sync, never read from a path."""
+    field = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text=f"The object renders {key!r} (its API version has that field).",
+    )
+    setattr(field, _RENDERS_ATTR, key)
+    return field
+
+
+def rendered_key(field: models.Field[Any, Any]) -> str | None:
+    """The key a ``renders`` column tells the presence of, or None for other columns."""
+    key: str | None = getattr(field, _RENDERS_ATTR, None)
+    return key
 
 
 class _MaybeMissing(ForwardManyToOneDescriptor):  # type: ignore[type-arg]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import StripeModel, code, flag, integer, link, ref, text, timestamp
+from .base import StripeModel, code, flag, integer, link, ref, renders, text, timestamp
 
 #: Where an invoice names its subscription: under parent since 2025-03-31, before at the top.
 INVOICE_SUBSCRIPTION = ("parent.subscription_details.subscription", "subscription")
@@ -23,6 +23,8 @@ class Invoice(StripeModel):
     payment_intent = link("PaymentIntent", "payment_intent_id", related_name="+")
     charge_id = ref("charge")
     charge = link("Charge", "charge_id", related_name="+")
+    renders_payment_intent = renders("payment_intent")
+    renders_charge = renders("charge")
     status = code("status", index=True)
     number = text("number", index=True)
     currency = code("currency")

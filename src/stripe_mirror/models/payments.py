@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import StripeModel, code, flag, integer, link, number, ref, text, timestamp
+from .base import StripeModel, code, flag, integer, link, number, ref, renders, text, timestamp
 
 
 class PaymentIntent(StripeModel):
@@ -16,6 +16,7 @@ class PaymentIntent(StripeModel):
     # Named here before 2025-03-31; since, the sync fills it from invoice_payment objects.
     invoice_id = ref("invoice")
     invoice = link("Invoice", "invoice_id", related_name="payment_intents")
+    renders_invoice = renders("invoice")
     payment_method_id = ref("payment_method")
     payment_method = link("PaymentMethod", "payment_method_id", related_name="payment_intents")
     latest_charge_id = ref("latest_charge")
@@ -60,6 +61,7 @@ class Charge(StripeModel):
     # Named here before 2025-03-31; since, the sync fills it from invoice_payment objects.
     invoice_id = ref("invoice")
     invoice = link("Invoice", "invoice_id", related_name="charges")
+    renders_invoice = renders("invoice")
     balance_transaction_id = ref("balance_transaction")
     balance_transaction = link("BalanceTransaction", "balance_transaction_id", related_name="+")
     payment_method_id = ref("payment_method")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import rowsql
 from ..models import LineItem, Refund, StripeModel, SubscriptionItem
 from .upsert import Origin, upsert
 
@@ -80,7 +81,8 @@ def _sync_list(
         row = outcome.row
         if row is not None and getattr(row, spec.parent_column) is None:
             # Older API versions do not name the parent inside the child.
-            spec.model.objects.filter(pk=row.pk).update(**{spec.parent_column: parent_id})
+            setattr(row, spec.parent_column, parent_id)
+            rowsql.update(spec.model, row.pk, {spec.parent_column: parent_id})
     if prune and spec.prune and listing.get("has_more") is False:
         _prune(spec, parent_id, seen, origin)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import models
 
-from ..models.base import StripeModel, source_of
+from ..models.base import StripeModel, rendered_key, source_of
 
 #: Marks a path that is not in the object.
 MISSING: Any = object()
@@ -55,7 +55,8 @@ def lookup(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def extract(model: type[StripeModel], obj: Mapping[str, Any]) -> dict[str, Any]:
-    """Typed column values present in ``obj`` (absent columns are not in the result)."""
+    """Typed column values present in ``obj`` (absent columns are not in the result), and
+    the ``renders`` flags."""
     values: dict[str, Any] = {}
     for column in columns(model):
         for path in column.paths:
@@ -63,7 +64,19 @@ def extract(model: type[StripeModel], obj: Mapping[str, Any]) -> dict[str, Any]:
             if raw is not MISSING:
                 values[column.attname] = column.convert(raw)
                 break
+    for attname, key in presence_columns(model):
+        values[attname] = key in obj
     return values
+
+
+@cache
+def presence_columns(model: type[StripeModel]) -> tuple[tuple[str, str], ...]:
+    """The model's ``renders`` columns: (attname, the key whose presence they tell)."""
+    return tuple(
+        (field.attname, key)
+        for field in model._meta.concrete_fields
+        if (key := rendered_key(field)) is not None
+    )
 
 
 @cache

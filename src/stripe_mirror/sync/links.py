@@ -30,11 +30,15 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from django.db import DatabaseError, connections, router, transaction
-from django.db.models import BooleanField, Case, Q, Value, When
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils.dateparse import parse_datetime
 
+from .. import rowsql
 from ..models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 
 logger = logging.getLogger("stripe_mirror.sync")
@@ -72,6 +76,11 @@ class _Ids:
             if value:
                 ids.add(value)
 
+    def update(self, other: _Ids) -> None:
+        self.invoices |= other.invoices
+        self.intents |= other.intents
+        self.charges |= other.charges
+
     def size(self) -> int:
         return len(self.invoices) + len(self.intents) + len(self.charges)
 
@@ -93,10 +102,22 @@ class _Ids:
 class _Rows:
     """The payment's mirrored rows, as plain dicts of the columns the links need."""
 
-    invoices: list[dict[str, Any]]
-    payments: list[dict[str, Any]]
-    intents: list[dict[str, Any]]
-    charges: list[dict[str, Any]]
+    invoices: list[dict[str, Any]] = field(default_factory=list)
+    payments: list[dict[str, Any]] = field(default_factory=list)
+    intents: list[dict[str, Any]] = field(default_factory=list)
+    charges: list[dict[str, Any]] = field(default_factory=list)
+    _seen: set[tuple[str, int]] = field(default_factory=set)
+
+    def merge(self, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add the rows not loaded yet; returns them."""
+        new = []
+        for row in found:
+            key = (row["_kind"], row["id"])
+            if key not in self._seen:
+                self._seen.add(key)
+                getattr(self, row["_kind"]).append(row)
+                new.append(row)
+        return new
 
 
 def reconcile(row: StripeModel) -> None:
@@ -106,10 +127,17 @@ def reconcile(row: StripeModel) -> None:
         return
     scope = _Scope(row.account, row.livemode)
     ids = _seed(row)
-    _write(_derive(_discover(scope, ids)))  # ids grows to the whole payment
     alias = router.db_for_write(type(row))
-    if connections[alias].features.has_select_for_update:
-        transaction.on_commit(lambda: _settle(scope, ids, alias), using=alias, robust=True)
+    derived = _derive(_discover(alias, scope, ids))  # ids grows to the whole payment
+    if not connections[alias].features.has_select_for_update:
+        _write(derived)  # one writer at a time (SQLite): nothing can race
+        return
+    # The row just written is locked by this transaction: its links are written now, so that
+    # the event's handlers see them. The other rows of the payment are left to the pass
+    # after commit, which locks them in a fixed order: writing them here, in whatever order
+    # the events of a batch come, would let two workers deadlock.
+    _write([d for d in derived if d[0] is type(row) and d[1]["id"] == row.pk])
+    _settle_after_commit(alias, scope, ids)
 
 
 def _seed(row: StripeModel) -> _Ids:
@@ -125,55 +153,84 @@ def _seed(row: StripeModel) -> _Ids:
     return ids
 
 
+# --- the after-commit pass ------------------------------------------------------------------
+
+#: Attribute of a database connection: the payments whose links its transaction touched,
+#: to settle once it commits (one pass for all the events of a worker's batch).
+_PENDING = "_stripe_mirror_pending_links"
+
+
+def _settle_after_commit(alias: str, scope: _Scope, ids: _Ids) -> None:
+    connection = connections[alias]
+    pending: dict[_Scope, _Ids] | None = getattr(connection, _PENDING, None)
+    if pending is None:
+        pending = {}
+        setattr(connection, _PENDING, pending)
+    pending.setdefault(scope, _Ids()).update(ids)
+    # Registered each time: callbacks of a rolled-back savepoint are dropped, and the first
+    # one run takes everything pending (the others find nothing left).
+    transaction.on_commit(lambda: _settle_pending(alias), using=alias, robust=True)
+
+
+def _settle_pending(alias: str) -> None:
+    connection = connections[alias]
+    pending: dict[_Scope, _Ids] = getattr(connection, _PENDING, None) or {}
+    setattr(connection, _PENDING, None)
+    for scope, ids in pending.items():
+        _settle(scope, ids, alias)
+
+
 def _settle(scope: _Scope, known: _Ids, alias: str) -> None:
-    """The after-commit pass: lock the payment's rows, then recompute from fresh reads."""
-    for attempt in range(1, _SETTLE_ATTEMPTS + 1):
+    """Lock the payments' rows, then recompute their links from fresh reads."""
+    ids = known.copy()
+    failures = growths = 0
+    while True:
         try:
             with transaction.atomic(using=alias):
-                _locked_recompute(scope, known.copy())
+                _locked_recompute(alias, scope, ids, final=growths >= _MAX_ROUNDS)
             return
+        except _Grew:
+            growths += 1
         except DatabaseError:  # a deadlock with a worker's batch: try again
-            if attempt == _SETTLE_ATTEMPTS:
+            failures += 1
+            if failures == _SETTLE_ATTEMPTS:
                 logger.exception("could not settle the payment links of %s", known)
+                return
 
 
-def _locked_recompute(scope: _Scope, ids: _Ids) -> None:
+class _Grew(Exception):
+    """The payment has rows that were not locked: start again, locking them all in order."""
+
+
+def _locked_recompute(alias: str, scope: _Scope, ids: _Ids, *, final: bool) -> None:
     """Lock the rows of every known id BEFORE reading what they derive from: a pass that read
-    earlier could otherwise write an older answer over a newer one."""
-    locked = _Ids()
-    for _ in range(_MAX_ROUNDS):
-        _lock(scope, ids.minus(locked))
-        locked = ids.copy()
-        rows = _discover(scope, ids)
-        if ids.size() == locked.size():
-            break
+    earlier could otherwise write an older answer over a newer one. Raises ``_Grew`` (unless
+    ``final``) when the reads find more rows: locking those now, after the others, would break
+    the order that keeps passes from deadlocking."""
+    _lock(alias, scope, ids)
+    locked = ids.copy()
+    rows = _discover(alias, scope, ids)
+    if ids.size() != locked.size() and not final:
+        raise _Grew
     _write(_derive(rows))
 
 
-def _discover(scope: _Scope, ids: _Ids) -> _Rows:
-    """Load the rows naming any known id until no new id turns up (``ids`` grows)."""
-    rows = _load(scope, ids)
-    for _ in range(_MAX_ROUNDS):
-        before = ids.size()
-        for r in rows.invoices:
-            ids.add(r["stripe_id"], r["payment_intent_id"], r["charge_id"])
-        for r in rows.payments:
-            ids.add(r["invoice_id"], r["payment_intent_id"], r["charge_id"])
-        for r in rows.intents:
-            ids.add(r["invoice_id"], r["stripe_id"], r["latest_charge_id"])
-        for r in rows.charges:
-            ids.add(r["invoice_id"], r["payment_intent_id"], r["stripe_id"])
-        if ids.size() == before:
+# --- loading a payment's rows -----------------------------------------------------------------
+
+
+def _discover(alias: str, scope: _Scope, ids: _Ids) -> _Rows:
+    """Load the rows naming any known id until no new id turns up (``ids`` grows). Each round
+    queries only the ids the previous one found."""
+    rows = _Rows()
+    query = ids.copy()
+    for _ in range(_MAX_ROUNDS + 1):
+        before = ids.copy()
+        for r in rows.merge(_load(alias, scope, query)):
+            ids.add(*(r[column] for column in _NAMES[r["_kind"]]))
+        query = ids.minus(before)
+        if not query.size():
             break
-        rows = _load(scope, ids)
     return rows
-
-
-def _renders(key: str) -> Case:
-    """True when the row's JSON has ``key`` (even null): its object renders that field."""
-    return Case(
-        When(data__has_key=key, then=Value(True)), default=Value(False), output_field=BooleanField()
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,15 +241,17 @@ class _Load:
     #: column -> the known ids (``invoices``, ``intents`` or ``charges``) it is matched with.
     match: dict[str, str]
     extra: tuple[str, ...] = ()
-    #: annotation -> JSON key whose presence it tells.
-    renders: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("id", *self.match, *self.extra)
 
 
 _LOADS = {
     "invoices": _Load(
         Invoice,
         {"stripe_id": "invoices", "payment_intent_id": "intents", "charge_id": "charges"},
-        renders={"renders_intent": "payment_intent", "renders_charge": "charge"},
+        extra=("renders_payment_intent", "renders_charge"),
     ),
     "payments": _Load(
         InvoicePayment,
@@ -202,56 +261,131 @@ _LOADS = {
     "intents": _Load(
         PaymentIntent,
         {"stripe_id": "intents", "invoice_id": "invoices", "latest_charge_id": "charges"},
-        renders={"renders_invoice": "invoice"},
+        extra=("renders_invoice",),
     ),
     "charges": _Load(
         Charge,
         {"stripe_id": "charges", "payment_intent_id": "intents", "invoice_id": "invoices"},
-        extra=("created",),
-        renders={"renders_invoice": "invoice"},
+        extra=("created", "renders_invoice"),
     ),
 }
 
+#: Of each kind of row, the columns holding its (invoice, payment intent, charge) ids.
+_NAMES = {
+    "invoices": ("stripe_id", "payment_intent_id", "charge_id"),
+    "payments": ("invoice_id", "payment_intent_id", "charge_id"),
+    "intents": ("invoice_id", "stripe_id", "latest_charge_id"),
+    "charges": ("invoice_id", "payment_intent_id", "stripe_id"),
+}
 
-def _load(scope: _Scope, ids: _Ids) -> _Rows:
-    return _Rows(**{name: _fetch(scope, ids, load) for name, load in _LOADS.items()})
+
+#: Every column any kind of row is loaded with, in the order of the union's branches.
+_UNION_COLUMNS = tuple(dict.fromkeys(c for load in _LOADS.values() for c in load.columns))
 
 
-def _fetch(scope: _Scope, ids: _Ids, load: _Load) -> list[dict[str, Any]]:
-    match = _any(**{column: getattr(ids, known) for column, known in load.match.items()})
-    if not match:
+def _load(alias: str, scope: _Scope, ids: _Ids) -> list[dict[str, Any]]:
+    """The rows of every kind naming any of ``ids``: one statement, a UNION ALL of one SELECT
+    per model (plain SQL: this runs for every payment event, and building it with the ORM
+    cost more than running it)."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    branches: list[str] = []
+    params: list[Any] = []
+    for kind, load in _LOADS.items():
+        clauses: list[str] = []
+        values: list[Any] = []
+        for column, known in load.match.items():
+            some = sorted(getattr(ids, known))
+            if some:
+                clauses.append(f"{quote(column)} IN ({', '.join(['%s'] * len(some))})")
+                values.extend(some)
+        if not clauses:
+            continue
+        match = " OR ".join(clauses)
+        branches.append(f"{_branch(alias, kind)} AND ({match})")
+        params.extend([scope.account, scope.livemode, *values])
+    if not branches:
         return []
-    queryset = load.model.objects.filter(match, account=scope.account, livemode=scope.livemode)
-    annotations = {name: _renders(key) for name, key in load.renders.items()}
-    columns = (*load.match, *load.extra)
-    return list(queryset.annotate(**annotations).values("pk", *columns, *annotations))
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(branches), params)
+        fetched = cursor.fetchall()
+    found = []
+    for kind, *values in fetched:
+        wanted = _LOADS[kind].columns
+        row = {c: v for c, v in zip(_UNION_COLUMNS, values, strict=True) if c in wanted}
+        found.append(_clean(row, kind))
+    return found
 
 
-def _any(**in_sets: set[str]) -> Q:
-    match = Q()
-    for column, values in in_sets.items():
-        if values:
-            match |= Q(**{f"{column}__in": sorted(values)})
-    return match
+@cache
+def _branch(alias: str, kind: str) -> str:
+    """The start of the union's SELECT for one kind of row, up to its WHERE's scope."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    load = _LOADS[kind]
+    columns = ", ".join(
+        quote(c) if c in load.columns else _null(connection, c) for c in _UNION_COLUMNS
+    )
+    table = quote(load.model._meta.db_table)
+    scoped = f"{quote('account')} = %s AND {quote('livemode')} = %s"
+    return f"SELECT '{kind}', {columns} FROM {table} WHERE {scoped}"  # noqa: S608
 
 
-def _lock(scope: _Scope, ids: _Ids) -> None:
-    """Lock the rows the links are written to, always in the same order (no deadlock between
-    two settling passes)."""
+def _null(connection: BaseDatabaseWrapper, column: str) -> str:
+    """A NULL standing for a column a model lacks. PostgreSQL resolves the types of a union's
+    columns branch by branch, so its NULL has to say its type."""
+    if connection.vendor != "postgresql":
+        return "NULL"
+    for load in _LOADS.values():
+        if column in load.columns:
+            return f"NULL::{load.model._meta.get_field(column).db_type(connection)}"
+    raise LookupError(column)
+
+
+def _clean(row: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Raw values as every database returns them: booleans may be 0/1, datetimes strings."""
+    row["_kind"] = kind
+    for name in ("renders_payment_intent", "renders_charge", "renders_invoice"):
+        if name in row:
+            row[name] = bool(row[name])
+    if "is_default" in row and row["is_default"] is not None:
+        row["is_default"] = bool(row["is_default"])
+    if "created" in row:
+        row["created"] = _epoch(row["created"])
+    return row
+
+
+def _epoch(value: object) -> float:
+    """Seconds since the epoch of a datetime column's raw value (0 when null)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if not isinstance(value, datetime):
+        return 0.0
+    if value.tzinfo is None:  # stored in UTC without a zone (SQLite, MariaDB)
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _lock(alias: str, scope: _Scope, ids: _Ids) -> None:
+    """Lock the rows the links are written to, always in the same order: by object type, then
+    id, as a worker's batch does (no deadlock between two settling passes, or with a batch)."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    # The order of a worker's batch (processing._lock_order): by object type.
     for model, stripe_ids in (
+        (Charge, ids.charges),
         (Invoice, ids.invoices),
         (PaymentIntent, ids.intents),
-        (Charge, ids.charges),
     ):
         if stripe_ids:
-            list(
-                model.objects.select_for_update()
-                .filter(
-                    account=scope.account, livemode=scope.livemode, stripe_id__in=sorted(stripe_ids)
-                )
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
+            table, key = quote(model._meta.db_table), quote("stripe_id")
+            scoped = f"{quote('account')} = %s AND {quote('livemode')} = %s"
+            match = f"{key} IN ({', '.join(['%s'] * len(stripe_ids))})"
+            order = f"ORDER BY {key} {connection.ops.for_update_sql()}"
+            sql = f"SELECT {quote('id')} FROM {table} WHERE {scoped} AND {match} {order}"  # noqa: S608
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [scope.account, scope.livemode, *sorted(stripe_ids)])
+                cursor.fetchall()
 
 
 # --- facts and derived links -------------------------------------------------------------
@@ -293,7 +427,7 @@ class _Facts:
 def _facts(rows: _Rows) -> _Facts:
     facts = _Facts()
     for r in rows.invoices:  # API versions before 2025-03-31
-        if r["renders_intent"]:
+        if r["renders_payment_intent"]:
             facts.pair((0,), r["stripe_id"], r["payment_intent_id"])
         if r["renders_charge"]:
             facts.charged((0,), r["stripe_id"], r["charge_id"])
@@ -308,7 +442,7 @@ def _facts(rows: _Rows) -> _Facts:
         if r["latest_charge_id"]:
             facts.latest_charge[r["stripe_id"]] = r["latest_charge_id"]
     for r in rows.charges:
-        newest_first = (-(r["created"].timestamp() if r["created"] else 0),)
+        newest_first = (-r["created"],)
         if r["payment_intent_id"]:
             facts.intent_of_charge[r["stripe_id"]] = r["payment_intent_id"]
             facts.charges_of_intent[r["payment_intent_id"]].append((newest_first, r["stripe_id"]))
@@ -334,7 +468,7 @@ def _derive(rows: _Rows) -> Derived:
         invoice = r["stripe_id"]
         values: dict[str, str | None] = {}
         intent = r["payment_intent_id"]
-        if not r["renders_intent"]:
+        if not r["renders_payment_intent"]:
             intent = values["payment_intent_id"] = _best(facts.intents_of_invoice[invoice])
         if not r["renders_charge"]:
             values["charge_id"] = _charge_of_invoice(facts, invoice, intent)
@@ -369,4 +503,4 @@ def _write(derived: Derived) -> None:
     for model, row, values in derived:
         changed = {column: value for column, value in values.items() if row[column] != value}
         if changed:
-            model.objects.filter(pk=row["pk"]).update(**changed)
+            rowsql.update(model, row["id"], changed)

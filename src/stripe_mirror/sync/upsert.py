@@ -14,11 +14,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 
+from .. import rowsql
 from ..models import TYPED_MODELS, InboxEvent, StripeModel, StripeObject
 from . import refetch
 from .fields import extract
@@ -160,7 +162,7 @@ def tombstone(
     if full and (row.event_created is None or origin.created >= row.event_created):
         _write(row, obj, origin)
     else:
-        row.save(update_fields=("deleted", "deleted_at", "synced_at"))
+        rowsql.save_fields(row, ("deleted", "deleted_at", "synced_at"))
     return Outcome(Result.DELETED, row, obj, origin)
 
 
@@ -183,10 +185,50 @@ def _key(
 def _locked_row(
     model: type[StripeModel], stripe_id: str, obj: Mapping[str, Any], origin: Origin
 ) -> StripeModel | None:
-    row: StripeModel | None = (
-        model.objects.select_for_update().filter(**_key(model, stripe_id, obj, origin)).first()
+    key = _key(model, stripe_id, obj, origin)
+    alias = router.db_for_write(model)
+    found = model.objects.raw(_locked_row_sql(model, tuple(key), alias), list(key.values()))
+    found = found.using(alias)
+    return next(iter(found), None)
+
+
+@cache
+def _locked_row_sql(model: type[StripeModel], key: tuple[str, ...], alias: str) -> str:
+    """The row by its key, locked, without ``data`` (the sync replaces it, and it is the bulk
+    of the row). Plain SQL: the ORM took longer to build this statement than to run it."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if f.attname != "data"]
+    columns = ", ".join(quote(_column(model, f.name)) for f in fields)
+    where = " AND ".join(f"{quote(_column(model, k))} = %s" for k in key)
+    has_lock = connection.features.has_select_for_update
+    lock = f" {connection.ops.for_update_sql()}" if has_lock else ""
+    return f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {where}{lock}"  # noqa: S608
+
+
+@cache
+def _tied_sql(alias: str) -> str:
+    """The recorded snapshot events about one object in one second, but the given one."""
+    quote = connections[alias].ops.quote_name
+    c = {name: quote(_column(InboxEvent, name)) for name in _TIE_COLUMNS}
+    return (
+        f"SELECT {c['stripe_id']}, {c['type']}, {c['body']} "  # noqa: S608
+        f"FROM {quote(InboxEvent._meta.db_table)} WHERE {c['object_id']} = %s AND "
+        f"{c['object_type']} = %s AND {c['account']} = %s AND {c['livemode']} = %s AND "
+        f"{c['created']} = %s AND {c['kind']} = 'snapshot' AND {c['stripe_id']} <> %s"
     )
-    return row
+
+
+_TIE_COLUMNS = (
+    *("stripe_id", "type", "body", "object_id", "object_type"),
+    *("account", "livemode", "created", "kind"),
+)
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    column = getattr(model._meta.get_field(name), "column", None)
+    assert isinstance(column, str)
+    return column
 
 
 def _create(
@@ -203,7 +245,10 @@ def _create(
     if deleted:
         row.deleted = True
         row.deleted_at = origin.created
-    try:
+    inserted = rowsql.insert_new(row)
+    if inserted is not None:
+        return row if inserted else None
+    try:  # no INSERT ... ON CONFLICT DO NOTHING here (MariaDB)
         with transaction.atomic():
             row.save(force_insert=True)
     except IntegrityError:
@@ -213,16 +258,8 @@ def _create(
 
 def _write(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> None:
     fields = _assign(row, obj, origin)
-    row.save(
-        update_fields=(
-            *fields,
-            "data",
-            "event_created",
-            "event_id",
-            "synced_at",
-            "deleted",
-            "deleted_at",
-        )
+    rowsql.save_fields(
+        row, (*fields, "data", "event_created", "event_id", "synced_at", "deleted", "deleted_at")
     )
 
 
@@ -297,15 +334,20 @@ def _same_second_candidates(
 ) -> list[Candidate]:
     """Every recorded event about this object in the watermark's second, plus the incoming one."""
     candidates = [Candidate(origin.event_id, origin.event_type, obj, origin.previous)]
-    tied = InboxEvent.objects.filter(
-        object_id=row.stripe_id,
-        object_type=str(obj.get("object", "")),
-        account=origin.account,
-        livemode=origin.livemode,
-        created=origin.created,
-        kind="snapshot",
-    ).exclude(stripe_id=origin.event_id)
-    for event_id, event_type, body in tied.values_list("stripe_id", "type", "body"):
+    alias = router.db_for_read(InboxEvent)
+    connection = connections[alias]
+    params = [
+        row.stripe_id,
+        str(obj.get("object", "")),
+        origin.account,
+        origin.livemode,
+        connection.ops.adapt_datetimefield_value(origin.created),
+        origin.event_id,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_tied_sql(alias), params)
+        tied = cursor.fetchall()
+    for event_id, event_type, body in tied:
         data = orjson.loads(body).get("data", {})
         candidates.append(
             Candidate(event_id, event_type, data.get("object", {}), data.get("previous_attributes"))
