@@ -399,6 +399,45 @@ def test_process_due_takes_due_events_oldest_first(record: Record) -> None:
     assert _row(later.pk).status == Status.PENDING
 
 
+@pytest.mark.django_db
+def test_a_batch_writes_each_events_own_outcome(record: Record, handle: Any) -> None:
+    """A batch writes its processed events' outcomes together: each row still gets its own
+    handlers, duration, time and attempt count, and a failure its own error."""
+    slow = []
+
+    @handle("invoice.paid")
+    def takes_a_while(event: StripeEvent) -> None:
+        slow.append(event.id)
+        HandlerCall.objects.create(event_id=event.id, handler="takes_a_while")
+
+    types = ("customer.updated", "invoice.paid", "test.fail", "customer.created", "invoice.paid")
+    recorded = [record(build_event(t)) for t in types]
+    InboxEvent.objects.filter(pk=recorded[3].pk).update(attempts=2, status=Status.FAILED)
+    results = dict(process_due(limit=10))
+
+    assert [results[r.stripe_id] for r in recorded] == [
+        Outcome.PROCESSED,
+        Outcome.PROCESSED,
+        Outcome.FAILED,
+        Outcome.PROCESSED,
+        Outcome.PROCESSED,
+    ]
+    rows = [_row(r.pk) for r in recorded]
+    for row, event_type in zip(rows, types, strict=True):
+        if event_type == "test.fail":
+            assert (row.status, row.attempts) == (Status.FAILED, 1)
+            assert "[tests.testapp.stripe_handlers.failing]" in row.last_error
+            continue
+        assert row.status == Status.PROCESSED
+        assert row.completed_handlers == _chain(event_type)
+        assert (row.next_attempt_at, row.last_error) == (None, "")
+        assert row.processed_at is not None
+        assert row.duration_ms is not None
+    assert [row.attempts for row in rows] == [1, 1, 1, 3, 1]
+    assert len({row.duration_ms for row in rows}) > 1  # each its own, not the batch's
+    assert len(slow) == 2
+
+
 @pytest.mark.django_db(transaction=True)
 @override_settings(STRIPE_MIRROR=SETTINGS)
 def test_a_batch_that_cannot_commit_is_retried_event_by_event(
