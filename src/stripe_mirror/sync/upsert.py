@@ -185,25 +185,9 @@ def _key(
 def _locked_row(
     model: type[StripeModel], stripe_id: str, obj: Mapping[str, Any], origin: Origin
 ) -> StripeModel | None:
-    key = _key(model, stripe_id, obj, origin)
-    alias = router.db_for_write(model)
-    found = model.objects.raw(_locked_row_sql(model, tuple(key), alias), list(key.values()))
-    found = found.using(alias)
-    return next(iter(found), None)
-
-
-@cache
-def _locked_row_sql(model: type[StripeModel], key: tuple[str, ...], alias: str) -> str:
-    """The row by its key, locked, without ``data`` (the sync replaces it, and it is the bulk
-    of the row). Plain SQL: the ORM took longer to build this statement than to run it."""
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    fields = [f for f in model._meta.concrete_fields if f.attname != "data"]
-    columns = ", ".join(quote(_column(model, f.name)) for f in fields)
-    where = " AND ".join(f"{quote(_column(model, k))} = %s" for k in key)
-    has_lock = connection.features.has_select_for_update
-    lock = f" {connection.ops.for_update_sql()}" if has_lock else ""
-    return f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {where}{lock}"  # noqa: S608
+    """The object's row, locked, without ``data`` (the sync replaces it, and it is the bulk
+    of the row)."""
+    return rowsql.locked_row(model, _key(model, stripe_id, obj, origin), exclude=("data",))
 
 
 @cache
