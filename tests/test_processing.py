@@ -207,7 +207,7 @@ def test_a_failing_handler_loses_only_its_own_writes(record: Record, handle: Any
 def test_mirror_failure_keeps_user_handlers_from_running(
     record: Record, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The mirror is a no-op until stage 4 lands: make it fail the way a sync error would.
+    # Make the mirror fail the way a sync error would.
     def broken_sync(event: StripeEvent) -> None:
         raise LookupError("mirror cannot apply this event")
 
@@ -227,11 +227,41 @@ def test_mirror_failure_keeps_user_handlers_from_running(
     assert _calls(recorded.stripe_id) == 1
 
 
+@pytest.mark.django_db
+def test_a_mirror_failure_in_a_batch_costs_only_its_own_event(
+    record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch is rolled back and its events are run one transaction each: the broken one is
+    recorded as failed, the others are processed, each handler's writes kept once."""
+    real_sync = mirror.sync_event
+
+    def broken_for_deletions(event: StripeEvent) -> None:
+        if event.type == "customer.deleted":
+            raise LookupError("mirror cannot apply this event")
+        real_sync(event)
+
+    monkeypatch.setattr(mirror, "sync_event", broken_for_deletions)
+    types = ("customer.created", "customer.deleted", "customer.updated")
+    recorded = [record(build_event(t)) for t in types]
+    results = dict(process_due(limit=10))
+
+    assert [results[r.stripe_id] for r in recorded] == [
+        Outcome.PROCESSED,
+        Outcome.FAILED,
+        Outcome.PROCESSED,
+    ]
+    assert [_calls(r.stripe_id) for r in recorded] == [1, 0, 1]
+    broken = _row(recorded[1].pk)
+    assert (broken.status, broken.attempts, broken.completed_handlers) == (Status.FAILED, 1, [])
+    assert f"[{mirror.NAME}]" in broken.last_error
+    assert [_row(r.pk).attempts for r in recorded] == [1, 1, 1]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_user_handler_keeps_the_mirror_writes(
     record: Record, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The mirror is a no-op until stage 4 lands: give it a write to keep.
+    # A mirror write that is easy to find.
     def sync_writing(event: StripeEvent) -> None:
         HandlerCall.objects.create(event_id=event.id, handler="mirror")
 

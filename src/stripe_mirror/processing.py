@@ -13,9 +13,11 @@ attempt (no user handler runs against a mirror that missed the event), which is 
 recorded as failed. Side effects outside the database belong in ``transaction.on_commit`` so
 that they happen only once the outcome is committed.
 
-A worker processes a batch of events in one transaction, each event in a savepoint. An event
-that loses a lock conflict with another worker (a deadlock) is rolled back untouched and run
-again on its own once the batch has committed: it is not counted as a failed attempt.
+A worker processes a batch of events in one transaction, grouped by the object they are
+about so that concurrent workers take row locks in one order. Only user handlers have
+savepoints there: when an event's mirror sync fails, or the batch loses a deadlock, the batch
+is rolled back and its events are processed one transaction each (a lost deadlock is run
+again at once, and not counted as a failed attempt).
 """
 
 from __future__ import annotations
@@ -96,11 +98,12 @@ def process(pk: int, *, force: bool = False) -> Outcome:
 
 
 def process_due(limit: int = 50) -> list[tuple[str, Outcome]]:
-    """Process up to ``limit`` due events in one transaction (one savepoint each).
+    """Process up to ``limit`` due events in one transaction.
 
-    If the batch transaction fails as a whole (a deadlock, a lost connection), the events
-    it claimed are retried one transaction each, so that one bad event cannot hold back
-    the others.
+    The events of a batch have no savepoint each (only their user handlers do): when one
+    event's mirror sync fails, or the batch loses a deadlock or cannot commit, the whole
+    batch is rolled back and its events are processed again one transaction each, so that
+    one bad event cannot hold back the others.
     """
     alias = router.db_for_write(InboxEvent)
     claimed: list[InboxEvent] = []
@@ -108,24 +111,26 @@ def process_due(limit: int = 50) -> list[tuple[str, Outcome]]:
         with transaction.atomic(using=alias):
             claimed = _claim_due(alias, limit)
             processed: list[InboxEvent] = []
-            outcomes = {
-                row.pk: _run_isolated(row, alias, processed) for row in _lock_order(claimed)
-            }
+            outcomes = {row.pk: _run(row, alias, processed) for row in _lock_order(claimed)}
             _save_processed(processed, alias)
-    except DatabaseError:
+    except (DatabaseError, _MirrorFailed) as exc:
         if not claimed:
             raise
-        logger.warning(
-            "batch of %d events failed; retrying one by one", len(claimed), exc_info=True
+        level = logging.INFO if _expected(exc) else logging.WARNING
+        logger.log(
+            level,
+            "batch of %d events rolled back (%s); retrying one by one",
+            len(claimed),
+            exc,
+            exc_info=level == logging.WARNING,
         )
         return [(row.stripe_id, process(row.pk)) for row in claimed]
-    # An event that lost a lock conflict (a deadlock with another worker's batch) was rolled
-    # back untouched: run it again now that this batch's locks are released.
-    results = []
-    for row in claimed:
-        outcome = outcomes[row.pk]
-        results.append((row.stripe_id, outcome if outcome is not None else process(row.pk)))
-    return results
+    return [(row.stripe_id, outcomes[row.pk]) for row in claimed]
+
+
+def _expected(error: Exception) -> bool:
+    """A mirror failure (recorded on its event) or a lost deadlock: nothing to warn about."""
+    return isinstance(error, _MirrorFailed) or lock_conflict(error)
 
 
 def due_count() -> int:
@@ -182,22 +187,6 @@ def _lock_order(rows: list[InboxEvent]) -> list[InboxEvent]:
     rows in the same order: they may wait for each other, but do not deadlock (a deadlock
     costs both a second before the database notices it)."""
     return sorted(rows, key=lambda r: (r.object_type, r.object_id, r.created, r.pk))
-
-
-def _run_isolated(row: InboxEvent, alias: str, processed: list[InboxEvent]) -> Outcome | None:
-    """Run one event of a batch in a savepoint; None if it lost a lock conflict (to be run
-    again after the batch). A processed event is added to ``processed``, whose new status
-    the batch writes in one statement."""
-    attempts = row.attempts
-    try:
-        with transaction.atomic(using=alias):
-            return _run(row, alias, processed)
-    except _MirrorFailed as exc:  # its savepoint is rolled back; the batch goes on
-        return _fail_apart(row.pk, attempts, alias, exc.failure, force=False)
-    except DatabaseError as exc:
-        if lock_conflict(exc):
-            return None
-        return _fail_apart(row.pk, attempts, alias, _commit_failure(row.pk, exc), force=False)
 
 
 def lock_conflict(error: BaseException) -> bool:
