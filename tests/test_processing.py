@@ -208,7 +208,7 @@ def test_mirror_failure_keeps_user_handlers_from_running(
     record: Record, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Make the mirror fail the way a sync error would.
-    def broken_sync(event: StripeEvent) -> None:
+    def broken_sync(event: StripeEvent, **kwargs: Any) -> None:
         raise LookupError("mirror cannot apply this event")
 
     monkeypatch.setattr(mirror, "sync_event", broken_sync)
@@ -235,10 +235,10 @@ def test_a_mirror_failure_in_a_batch_costs_only_its_own_event(
     recorded as failed, the others are processed, each handler's writes kept once."""
     real_sync = mirror.sync_event
 
-    def broken_for_deletions(event: StripeEvent) -> None:
+    def broken_for_deletions(event: StripeEvent, **kwargs: Any) -> None:
         if event.type == "customer.deleted":
             raise LookupError("mirror cannot apply this event")
-        real_sync(event)
+        real_sync(event, **kwargs)
 
     monkeypatch.setattr(mirror, "sync_event", broken_for_deletions)
     types = ("customer.created", "customer.deleted", "customer.updated")
@@ -262,7 +262,7 @@ def test_a_failing_user_handler_keeps_the_mirror_writes(
     record: Record, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A mirror write that is easy to find.
-    def sync_writing(event: StripeEvent) -> None:
+    def sync_writing(event: StripeEvent, **kwargs: Any) -> None:
         HandlerCall.objects.create(event_id=event.id, handler="mirror")
 
     monkeypatch.setattr(mirror, "sync_event", sync_writing)

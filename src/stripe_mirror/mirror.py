@@ -1,6 +1,6 @@
 """Stages 4-5 entry point: bring the local mirror of Stripe objects up to date with an event.
 
-The processor calls ``sync_event`` before any user handler, in its own savepoint.
+The processor calls ``sync_event`` before any user handler, in the event's transaction.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The processor and the sync write a row or two for every event; the ORM spends about half a
 millisecond compiling each such statement, more than the database takes to run it. These
 helpers keep the statement text per (model, columns, database) and convert the values with
-the fields' own ``pre_save`` and ``get_db_prep_save``, exactly as ``Model.save()`` would.
+the fields' own ``pre_save`` and ``get_db_prep_save``, as ``Model.save()`` would; JSON is
+encoded with orjson (several times faster than the standard library for a Stripe object).
 
 Unlike ``save()``, they send no ``pre_save``/``post_save`` signals (documented in
 docs/mirror.md: react to changes with event handlers).
@@ -15,7 +16,9 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any, TypeVar
 
+import orjson
 from django.db import connections, models, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
 
@@ -41,7 +44,7 @@ def update(
     connection = connections[alias]
     names = tuple(values)
     fields = _fields(model, names)
-    params = [f.get_db_prep_save(values[f.attname], connection) for f in fields]
+    params = [prepare(f, values[f.attname], connection) for f in fields]
     params.append(pk)
     with connection.cursor() as cursor:
         cursor.execute(_sql(model, names, connection.vendor, alias), params)
@@ -117,7 +120,7 @@ def insert_new(row: models.Model, *, using: str | None = None) -> bool | None:
     if connection.vendor not in ("postgresql", "sqlite"):
         return None
     fields = _insert_fields(model)
-    params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+    params = [prepare(f, f.pre_save(row, True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(model, alias), params)
         inserted = cursor.fetchone()
@@ -127,6 +130,24 @@ def insert_new(row: models.Model, *, using: str | None = None) -> bool | None:
     row._state.adding = False
     row._state.db = alias
     return True
+
+
+def prepare(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:
+    """``field.get_db_prep_save(value)``, with JSON encoded by orjson where the field has no
+    encoder of its own (values orjson cannot encode fall back to the field)."""
+    if value is not None and type(field) is models.JSONField and field.encoder is None:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:
+            return field.get_db_prep_save(value, connection)
+        if connection.vendor == "postgresql":
+            if connection.Database.__name__ != "psycopg":  # psycopg2: its own adapter
+                return field.get_db_prep_save(value, connection)
+            from psycopg.types.json import Jsonb
+
+            return Jsonb(value, dumps=lambda _: text)
+        return text
+    return field.get_db_prep_save(value, connection)
 
 
 @cache

@@ -86,11 +86,16 @@ def origin_of(event: StripeEvent) -> Origin:
     )
 
 
-def sync_event(event: StripeEvent) -> None:
-    """Apply one event to the mirror (the processor runs this before any user handler)."""
+def sync_event(event: StripeEvent, *, payload: Mapping[str, Any] | None = None) -> None:
+    """Apply one event to the mirror (the processor runs this before any user handler).
+
+    ``payload``: the event as plain parsed JSON, when the caller has it (the processor parses
+    the recorded body for this): it saves copying the read-only event back into dicts. It
+    must be the same event, and is not kept."""
     if not conf.mirror_enabled():
         return
-    change = Change(event=event, obj=thaw(event.object), origin=origin_of(event))
+    obj = payload["data"]["object"] if payload is not None else thaw(event.object)
+    change = Change(event=event, obj=obj, origin=origin_of(event))
     rules = rules_for(event.type)
     if not rules:
         apply_snapshot(change)
