@@ -141,7 +141,8 @@ def prepare(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:
         except TypeError:
             return field.get_db_prep_save(value, connection)
         if connection.vendor == "postgresql":
-            if connection.Database.__name__ != "psycopg":  # psycopg2: its own adapter
+            driver = getattr(getattr(connection, "Database", None), "__name__", "")
+            if driver != "psycopg":  # psycopg2 has its own JSON adapter
                 return field.get_db_prep_save(value, connection)
             from psycopg.types.json import Jsonb
 
