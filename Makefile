@@ -1,5 +1,5 @@
 # The targets README.md names. Each installs what it needs.
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-mirror clean
 
 demo:  ## run the example site on SQLite and send it signed sample events
 	./scripts/demo.sh
@@ -12,6 +12,9 @@ lint:
 
 bench:  ## webhook throughput benchmark on PostgreSQL (see docs/benchmarks.md)
 	./scripts/bench.sh
+
+bench-mirror:  ## recorded -> mirrored throughput on PostgreSQL (see docs/benchmarks.md)
+	./scripts/bench.sh mirror --workers 3 --batch-size 500
 
 clean:
 	rm -rf .venv .venv-django6 example/db.sqlite3* .pytest_cache

@@ -5,6 +5,8 @@
 # instead), installs wrk with apt-get when it is missing, then runs bench/webhook.py with
 # the arguments given (see --help). BENCH_DATABASE_URL chooses the database (it is DROPPED
 # and re-created: default postgres://postgres@127.0.0.1:5432/sm_bench).
+# "scripts/bench.sh mirror [args]" runs the mirror benchmark instead (bench/mirror.py:
+# recorded -> mirrored; BENCH_MIRROR_DATABASE_URL, default .../sm_bench_mirror, is DROPPED).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -16,6 +18,10 @@ else
   PY311="$(find_python 3.11)" || die "Python 3.11 not found"
   make_venv .venv "$PY311" "==5.2.*" test lint bench
   VENV=.venv
+fi
+if [ "${1:-}" = "mirror" ]; then
+  shift
+  exec "$VENV/bin/python" -m bench.mirror "$@"
 fi
 "$VENV/bin/python" -c "import granian, gunicorn, psycopg" \
   || die "$VENV lacks the bench dependency group (granian, gunicorn, psycopg)"
