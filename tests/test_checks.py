@@ -141,6 +141,11 @@ def test_unknown_task_backend(settings: Any) -> None:
     assert ids(settings, value) == ["stripe_mirror.E010"]
 
 
+def test_no_task_backend_is_allowed(settings: Any) -> None:
+    """None: record only, stripe_mirror_worker processes the inbox."""
+    assert ids(settings, {"ENDPOINTS": {"default": GOOD}, "TASK_BACKEND": None}) == []
+
+
 def test_several_problems_are_all_reported(settings: Any) -> None:
     value = {
         "ENDPOINTS": {"a": {"SECRETS": [""]}, "b": {}, "c": {**GOOD, "TOLERANCE": 0}},

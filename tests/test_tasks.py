@@ -13,13 +13,16 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from stripe_mirror import signals
+from stripe_mirror import signals, tasks
 from stripe_mirror.models import InboxEvent, Status
 from stripe_mirror.testing import build_event
 from tests import live
 from tests.testapp.models import HandlerCall
 
 Post = Callable[..., Any]
+# Imported at collection, so that @task() is checked against the test settings, not on a
+# first request made under a test's altered TASKS (when this module runs alone).
+TASK = tasks.process_event
 SETTINGS = {
     "ENDPOINTS": {"default": {"SECRETS": ["whsec_test_primary"]}},
     "MAX_ATTEMPTS": 1,
@@ -39,6 +42,22 @@ def test_event_is_processed_before_the_answer(post: Post) -> None:
     assert response.status_code == 200
     assert response.json() == {"received": True, "id": event["id"], "duplicate": False}
     assert _state(event["id"]) == (Status.PROCESSED, 1, 1, 1)
+
+
+@pytest.mark.django_db
+def test_without_a_task_backend_the_worker_processes_the_inbox(post: Post, settings: Any) -> None:
+    from stripe_mirror.processing import Outcome, process_due
+
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "TASK_BACKEND": None}
+    events = [build_event("customer.updated"), build_event("test.fail")]
+    for event in events:
+        assert post(event).status_code == 200
+    assert [_state(e["id"]) for e in events] == [(Status.PENDING, 0, 1, 0)] * 2
+    assert dict(process_due()) == {
+        events[0]["id"]: Outcome.PROCESSED,
+        events[1]["id"]: Outcome.FAILED,
+    }
+    assert _state(events[0]["id"]) == (Status.PROCESSED, 1, 1, 1)
 
 
 @pytest.mark.django_db

@@ -153,6 +153,8 @@ def _check_numbers(values: Mapping[str, Any], where: str) -> list[CheckMessage]:
 
 def _check_task_backend() -> list[CheckMessage]:
     backend = conf.task_backend()
+    if backend is None:  # record only: stripe_mirror_worker processes the inbox
+        return []
     tasks = getattr(settings, "TASKS", None)
     configured = set(tasks) if isinstance(tasks, Mapping) else {"default"}
     if backend not in configured:

@@ -86,8 +86,11 @@ def max_body_size() -> int:
     return int(get("MAX_BODY_SIZE"))
 
 
-def task_backend() -> str:
-    return str(get("TASK_BACKEND"))
+def task_backend() -> str | None:
+    """The TASKS alias events are handed to; None: none (``stripe_mirror_worker`` processes
+    the inbox)."""
+    backend = get("TASK_BACKEND")
+    return None if backend is None else str(backend)
 
 
 def task_queue() -> str:

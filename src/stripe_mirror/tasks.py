@@ -3,8 +3,10 @@
 ``django.tasks`` on Django 6, the ``django-tasks`` backport on Django 5.2. With the default
 ``ImmediateBackend`` an event is processed right after it is recorded, inside the request;
 with a queue backend (django-tasks-db, django-tasks-rq, ...) it is processed by that
-backend's workers. Either way the inbox row is the source of truth: if an enqueue is lost,
-``manage.py stripe_mirror_worker`` still finds the event due and processes it.
+backend's workers; with ``TASK_BACKEND: None`` nothing is enqueued and
+``manage.py stripe_mirror_worker`` processes the inbox in batches (the fastest way to mirror a
+high volume). Either way the inbox row is the source of truth: if an enqueue is lost, the
+worker command still finds the event due and processes it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def process_event(pk: int) -> str:
 
 
 def _configured_task() -> Any:
-    return _task_for(conf.task_backend(), conf.task_queue())
+    backend = conf.task_backend()
+    return None if backend is None else _task_for(backend, conf.task_queue())
 
 
 @lru_cache(maxsize=16)
@@ -52,7 +55,10 @@ def enqueue(pk: int) -> None:
     """Enqueue processing of a recorded event. Never raises: the event is already durable,
     and a lost enqueue is recovered by the worker command."""
     try:
-        result = _configured_task().enqueue(pk)
+        configured = _configured_task()
+        if configured is None:  # TASK_BACKEND None: stripe_mirror_worker processes the inbox
+            return
+        result = configured.enqueue(pk)
     except Exception:
         logger.exception("could not enqueue processing of inbox event %s; a worker will", pk)
         return
@@ -64,11 +70,14 @@ def enqueue(pk: int) -> None:
 def schedule_retry(pk: int, when: datetime) -> None:
     """Ask a queue backend that can defer tasks to retry at ``when``. Backends that cannot
     (the immediate backend) rely on ``stripe_mirror_worker`` to pick the event up."""
+    alias = conf.task_backend()
+    if alias is None:
+        return
     try:
-        backend = task_backends[conf.task_backend()]
+        backend = task_backends[alias]
         if getattr(backend, "supports_defer", False):
             process_event.using(
-                backend=conf.task_backend(), queue_name=conf.task_queue(), run_after=when
+                backend=alias, queue_name=conf.task_queue(), run_after=when
             ).enqueue(pk)
     except Exception:
         logger.exception("could not schedule a retry of inbox event %s; a worker will", pk)
