@@ -289,10 +289,6 @@ def _load(alias: str, scope: _Scope, ids: _Ids) -> list[dict[str, Any]]:
     cost more than running it)."""
     connection = connections[alias]
     quote = connection.ops.quote_name
-    # On PostgreSQL every list is one array parameter (``= ANY(%s)``), every branch is always
-    # there: the statement's text never changes, so a site that prepares statements (psycopg's
-    # prepare_threshold) plans it once.
-    arrays = connection.vendor == "postgresql"
     branches: list[str] = []
     params: list[Any] = []
     for kind, load in _LOADS.items():
@@ -300,10 +296,7 @@ def _load(alias: str, scope: _Scope, ids: _Ids) -> list[dict[str, Any]]:
         values: list[Any] = []
         for column, known in load.match.items():
             some = sorted(getattr(ids, known))
-            if arrays:
-                clauses.append(f"{quote(column)} = ANY(%s)")
-                values.append(some)
-            elif some:
+            if some:
                 clauses.append(f"{quote(column)} IN ({', '.join(['%s'] * len(some))})")
                 values.extend(some)
         if not clauses:
@@ -311,7 +304,7 @@ def _load(alias: str, scope: _Scope, ids: _Ids) -> list[dict[str, Any]]:
         match = " OR ".join(clauses)
         branches.append(f"{_branch(alias, kind)} AND ({match})")
         params.extend([scope.account, scope.livemode, *values])
-    if not branches or not ids.size():
+    if not branches:
         return []
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(branches), params)
@@ -387,16 +380,11 @@ def _lock(alias: str, scope: _Scope, ids: _Ids) -> None:
         if stripe_ids:
             table, key = quote(model._meta.db_table), quote("stripe_id")
             scoped = f"{quote('account')} = %s AND {quote('livemode')} = %s"
-            values: list[Any]
-            if connection.vendor == "postgresql":  # one text for any number of ids
-                match, values = f"{key} = ANY(%s)", [sorted(stripe_ids)]
-            else:
-                match = f"{key} IN ({', '.join(['%s'] * len(stripe_ids))})"
-                values = sorted(stripe_ids)
+            match = f"{key} IN ({', '.join(['%s'] * len(stripe_ids))})"
             order = f"ORDER BY {key} {connection.ops.for_update_sql()}"
             sql = f"SELECT {quote('id')} FROM {table} WHERE {scoped} AND {match} {order}"  # noqa: S608
             with connection.cursor() as cursor:
-                cursor.execute(sql, [scope.account, scope.livemode, *values])
+                cursor.execute(sql, [scope.account, scope.livemode, *sorted(stripe_ids)])
                 cursor.fetchall()
 
 
