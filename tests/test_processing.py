@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from stripe_mirror import StripeEvent, mirror, signals
@@ -473,8 +474,6 @@ def test_a_batch_writes_each_events_own_outcome(record: Record, handle: Any) -> 
 def test_a_batch_that_cannot_commit_is_retried_event_by_event(
     record: Record, handle: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from django.db import connection
-
     if connection.vendor == "mysql":
         pytest.skip(
             "MariaDB (InnoDB) checks foreign keys at once, so no handler can make a batch's "
@@ -511,8 +510,6 @@ def test_a_batch_that_cannot_commit_is_retried_event_by_event(
 def test_a_batch_whose_connection_is_lost_is_retried_event_by_event(
     record: Record, handle: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from django.db import connection
-
     if connection.vendor == "sqlite":
         pytest.skip("SQLite has no server connection to lose (see the foreign key test)")
     kill = {
@@ -544,3 +541,78 @@ def test_a_batch_whose_connection_is_lost_is_retried_event_by_event(
     assert results == {e.stripe_id: Outcome.PROCESSED for e in events}
     assert {(r.status, r.attempts) for r in InboxEvent.objects.all()} == {(Status.PROCESSED, 1)}
     assert HandlerCall.objects.count() == 3
+
+
+def _customer(name: str, **fields: Any) -> dict[str, Any]:
+    return {"id": "cus_batch", "object": "customer", "name": name, "metadata": {}, **fields}
+
+
+@pytest.mark.django_db
+def test_a_batch_writes_an_objects_superseded_snapshots_not_at_all(
+    record: Record, handle: Any
+) -> None:
+    """Three snapshots of one customer a second apart in one batch: only the newest is
+    written; the older ones count as mirrored (applied after it, the guard would skip them),
+    and their handlers see the mirror at least as new as their event, never older."""
+    from stripe_mirror.models import Customer
+
+    seen: list[tuple[str, str | None]] = []
+
+    @handle("customer.*")
+    def look(event: StripeEvent) -> None:
+        row = Customer.objects.filter(stripe_id="cus_batch").first()
+        seen.append((event.type, row.name if row else None))
+
+    now = int(timezone.now().timestamp())
+    types = ("customer.created", "customer.updated", "customer.updated")
+    recorded = [
+        record(build_event(t, _customer(f"v{n}"), created=now - 10 + n))
+        for n, t in enumerate(types)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        results = dict(process_due(limit=10))
+
+    assert set(results.values()) == {Outcome.PROCESSED}
+    customer = Customer.objects.get(stripe_id="cus_batch")
+    assert (customer.name, customer.event_id) == ("v2", recorded[2].stripe_id)
+    table = Customer._meta.db_table
+    writes = [q for q in queries if q["sql"].startswith(("INSERT", "UPDATE")) and table in q["sql"]]
+    assert len(writes) == 1, [q["sql"][:80] for q in writes]
+    assert seen == [(t, "v2") for t in types]
+    for r in recorded:
+        assert mirror.NAME in _row(r.pk).completed_handlers
+
+
+@pytest.mark.django_db
+def test_a_deletion_in_a_batch_is_never_superseded(record: Record) -> None:
+    """A tombstone is final whatever its time: a newer snapshot in the same batch does not
+    make an older deletion void."""
+    from stripe_mirror.models import Customer
+
+    now = int(timezone.now().timestamp())
+    record(build_event("customer.updated", _customer("old"), created=now - 5))
+    record(build_event("customer.deleted", _customer("gone"), created=now - 4))
+    record(build_event("customer.updated", _customer("late"), created=now - 3))
+    process_due(limit=10)
+
+    customer = Customer.objects.get(stripe_id="cus_batch")
+    assert customer.deleted
+
+
+@pytest.mark.django_db
+def test_a_same_second_tie_in_a_batch_is_still_decided_by_the_guard(record: Record) -> None:
+    """Only strictly older snapshots are void: events of one second go through the guard's
+    tie rules (here, the status progression), whichever was recorded first."""
+    from stripe_mirror.models import Invoice
+
+    now = int(timezone.now().timestamp())
+
+    def invoice(status: str) -> dict[str, Any]:
+        return {"id": "in_batch", "object": "invoice", "status": status, "customer": "cus_x"}
+
+    record(build_event("invoice.created", invoice("draft"), created=now - 9))
+    record(build_event("invoice.paid", invoice("paid"), created=now - 5))
+    record(build_event("invoice.finalized", invoice("open"), created=now - 5))
+    process_due(limit=10)
+
+    assert Invoice.objects.get(stripe_id="in_batch").status == "paid"

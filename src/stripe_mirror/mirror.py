@@ -7,9 +7,23 @@ from __future__ import annotations
 
 from .handlers import rules as _rules  # registers the built-in rules
 from .handlers import sync_event
+from .handlers.base import rules_for
+from .sync import DELETABLE
 
 #: The name the mirror sync is recorded under in ``InboxEvent.completed_handlers``.
 NAME = "stripe_mirror.mirror"
 
-__all__ = ["NAME", "sync_event"]
+
+def writes_snapshot(event_type: str) -> bool:
+    """Whether the event's sync is the default rule: write its object's snapshot (or, for a
+    deletion of a deletable object, its tombstone) and what follows from it, nothing else."""
+    return not rules_for(event_type)
+
+
+def deletes(event_type: str, object_type: str) -> bool:
+    """Whether the event leaves a tombstone (final, whatever its time)."""
+    return event_type.endswith(".deleted") and object_type in DELETABLE
+
+
+__all__ = ["NAME", "deletes", "sync_event", "writes_snapshot"]
 del _rules
