@@ -24,10 +24,13 @@ Durability stays on: PostgreSQL's settings are printed with the results.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -51,6 +54,13 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     add("--workers", type=int, default=2, help="stripe_mirror_worker processes")
     add("--batch-size", type=int, default=50, help="events per worker transaction")
     add("--duplicates", type=float, default=0.05, help="share of events delivered twice")
+    add(
+        "--order",
+        choices=("time", "scenario"),
+        default="time",
+        help="record the events in the order Stripe created them (time: objects interleaved, "
+        "as a backlog after an outage) or each object's events together (scenario)",
+    )
     add("--profile", action="store_true", help="py-spy the workers (flame graphs in results/)")
     add(
         "--no-pad",
@@ -66,6 +76,7 @@ def environment(url: str) -> dict[str, str]:
     env.update(
         DJANGO_SETTINGS_MODULE="bench.settings",
         BENCH_MODE="record-only",
+        BENCH_COUNT_SUPERSEDED="1",
         DATABASE_URL=url,
         PYTHONPATH=os.pathsep.join(
             [str(ROOT / "src"), str(ROOT), str(ROOT / "example"), env.get("PYTHONPATH", "")]
@@ -118,7 +129,10 @@ def record(opts: argparse.Namespace) -> tuple[Any, Counter[str], int]:
     mix: Counter[str] = Counter()
     deliveries = size = 0
     started = time.monotonic()
-    for event in world.events:
+    events = world.events  # scenario by scenario: each object's events together
+    if opts.order == "time":  # in the order Stripe created them: objects interleaved
+        events = sorted(events, key=lambda e: e["created"])
+    for event in events:
         pad(event["data"]["object"])
         body = orjson.dumps(event)
         size += len(body)
@@ -142,29 +156,36 @@ def drain(opts: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     database.execute(opts.database_url, "ANALYZE")
     command = manage("stripe_mirror_worker", "--once", "--batch-size", str(opts.batch_size))
     started = time.monotonic()
-    workers = [
-        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for _ in range(opts.workers)
-    ]
-    pids = [w.pid for w in workers]
-    spies = procs.py_spy(pids, 600, RESULTS, "mirror") if opts.profile else []
-    cpu: dict[int, float] = {}
-    backends: dict[int, float] = {}
-    while any(w.poll() is None for w in workers):
-        cpu.update(procs.cpu_seconds([w.pid for w in workers if w.poll() is None]))
-        backends.update(procs.cpu_seconds(database.backends(opts.database_url)))
-        time.sleep(0.2)
-    wall = time.monotonic() - started
-    outputs = [w.communicate()[0].decode(errors="replace") for w in workers]
+    # Output to files, not pipes: a pipe nobody reads until the end would block a worker.
+    with contextlib.ExitStack() as files:
+        logs = [files.enter_context(tempfile.TemporaryFile()) for _ in range(opts.workers)]
+        workers = [
+            subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs
+        ]
+        pids = [w.pid for w in workers]
+        spies = procs.py_spy(pids, 600, RESULTS, "mirror") if opts.profile else []
+        cpu: dict[int, float] = {}
+        backends: dict[int, float] = {}
+        while any(w.poll() is None for w in workers):
+            cpu.update(procs.cpu_seconds([w.pid for w in workers if w.poll() is None]))
+            backends.update(procs.cpu_seconds(database.backends(opts.database_url)))
+            time.sleep(0.2)
+        wall = time.monotonic() - started
+        outputs = []
+        for log in logs:
+            log.seek(0)
+            outputs.append(log.read().decode(errors="replace"))
     for spy in spies:
         spy.wait()
     if any(w.returncode for w in workers):
         raise SystemExit("a worker failed:\n" + "\n".join(o[-3000:] for o in outputs))
     processed, span = database.processed_span(opts.database_url)
+    superseded = sum(int(n) for o in outputs for n in SUPERSEDED.findall(o))
     return {
         "workers": opts.workers,
         "batch_size": opts.batch_size,
         "processed": processed,
+        "order": opts.order,
         "mirrored_per_s": round(processed / span, 1) if span else None,
         "wall_s_with_startup": round(wall, 1),
         "cpu_ms_per_event": {
@@ -172,7 +193,12 @@ def drain(opts: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
             "postgres": round(sum(backends.values()) * 1000 / max(processed, 1), 3),
         },
         "statuses": database.inbox_statuses(opts.database_url),
+        "superseded": superseded,
     }
+
+
+#: The workers' debug line per batch (processing._run_batch).
+SUPERSEDED = re.compile(r"batch of \d+ events: (\d+) superseded snapshots not written")
 
 
 def check(world: Any) -> list[str]:
@@ -197,12 +223,17 @@ def report(result: dict[str, Any]) -> None:
     print(f"  mix             {', '.join(f'{t} {n}' for t, n in result['mix'][:12])}, ...")
     print(
         f"  mirrored        {d['mirrored_per_s']} events/s with {d['workers']} worker(s), "
-        f"batch {d['batch_size']} ({d['processed']} processed, {d['wall_s_with_startup']} s "
+        f"batch {d['batch_size']}, {d['order']} order ({d['processed']} processed, "
+        f"{d['wall_s_with_startup']} s "
         "wall with start-up)"
     )
     cpu = d["cpu_ms_per_event"]
     print(f"  CPU ms/event    workers {cpu['workers']}, postgres {cpu['postgres']}")
     print(f"  statuses        {d['statuses']}")
+    print(
+        f"  superseded      {d['superseded']} snapshots not written (a newer event of their "
+        "object was in the same batch)"
+    )
     print(f"  correct         {'yes' if not result['differences'] else 'NO'}")
     for problem in result["differences"][:20]:
         print(f"    {problem}")

@@ -25,6 +25,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
+    # bench/mirror.py counts the snapshots its workers did not write (superseded in a batch).
+    "loggers": {
+        "stripe_mirror.processing": {
+            "level": "DEBUG" if os.environ.get("BENCH_COUNT_SUPERSEDED") else "WARNING"
+        }
+    },
 }
 ROOT_URLCONF = "bench.urls"
 if MODE == "record-only":

@@ -263,14 +263,17 @@ def _run_batch(
     superseded events (``_superseded``), the mirror steps of the others run first: the
     superseded events' handlers then see the mirror at least as new as their event."""
     outcomes: dict[int, Outcome] = {}
+    skipped = 0
     for group in _groups(_lock_order(claimed)):
         void = _superseded(group)
         if void:
+            skipped += len(void)
             for row in group:
                 if row.pk not in void:
                     _mirror_early(row)
         for row in group:
             outcomes[row.pk] = _run(row, alias, processed, mirrored=bool(void))
+    logger.debug("batch of %d events: %d superseded snapshots not written", len(claimed), skipped)
     return outcomes
 
 
