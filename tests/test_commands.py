@@ -41,7 +41,10 @@ def _statuses() -> dict[str, str]:
 
 @pytest.mark.django_db
 def test_worker_once_drains_what_is_due_and_reports(record: Record) -> None:
-    ids = [record(build_event("customer.updated")).stripe_id for _ in range(5)]
+    ids = [
+        record(build_event("customer.updated", {"id": f"cus_{n}", "object": "customer"})).stripe_id
+        for n in range(5)
+    ]
     out, _ = _run("stripe_mirror_worker", "--once", "--batch-size", "2")
     assert _statuses() == dict.fromkeys(ids, Status.PROCESSED)
     lines = out.splitlines()

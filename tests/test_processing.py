@@ -408,7 +408,10 @@ def test_an_event_being_processed_is_not_processed_again(record: Record, tmp_pat
 @pytest.mark.django_db
 @override_settings(STRIPE_MIRROR=SETTINGS)
 def test_process_due_takes_due_events_oldest_first(record: Record) -> None:
-    recorded = [record(build_event(t)) for t in ("a.one", "test.fail", "b.two", "c.three")]
+    recorded = [
+        record(build_event(t, {"id": f"obj_{n}", "object": "unknown"}))
+        for n, t in enumerate(("a.one", "test.fail", "b.two", "c.three"))
+    ]
     now = timezone.now()
     for minutes, item in zip((4, 3, 2, 1), recorded, strict=True):
         InboxEvent.objects.filter(pk=item.pk).update(
@@ -616,3 +619,31 @@ def test_a_same_second_tie_in_a_batch_is_still_decided_by_the_guard(record: Reco
     process_due(limit=10)
 
     assert Invoice.objects.get(stripe_id="in_batch").status == "paid"
+
+
+@pytest.mark.django_db
+def test_a_batch_takes_the_other_due_events_of_its_objects(record: Record) -> None:
+    """Beyond its ``limit``, a batch claims the other due events about the objects it holds
+    (up to ``limit`` more), wherever they are in the queue: one worker then writes each
+    object once, and workers do not queue on one another's rows."""
+    from stripe_mirror.models import Customer
+
+    now = int(timezone.now().timestamp())
+
+    def event(customer: str, n: int) -> Recorded:
+        obj = _customer(f"v{n}") | {"id": customer}
+        return record(build_event("customer.updated", obj, created=now - 10 + n))
+
+    a1, b1, c1, a2, a3 = (
+        event("cus_a", 1),
+        event("cus_b", 1),
+        event("cus_c", 1),
+        event("cus_a", 2),
+        event("cus_a", 3),
+    )
+    results = dict(process_due(limit=2))
+
+    assert set(results) == {a1.stripe_id, b1.stripe_id, a2.stripe_id, a3.stripe_id}
+    assert set(results.values()) == {Outcome.PROCESSED}
+    assert _row(c1.pk).status == Status.PENDING
+    assert Customer.objects.get(stripe_id="cus_a").name == "v3"

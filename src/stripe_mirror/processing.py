@@ -98,8 +98,9 @@ def process(pk: int, *, force: bool = False) -> Outcome:
     raise AssertionError("unreachable")
 
 
-def process_due(limit: int = 50) -> list[tuple[str, Outcome]]:
-    """Process up to ``limit`` due events in one transaction.
+def process_due(limit: int = 50, *, related: int | None = None) -> list[tuple[str, Outcome]]:
+    """Process up to ``limit`` due events in one transaction, the longest due first, and up to
+    ``related`` (default: ``limit``) more due events about the same objects (``_claim_due``).
 
     The events of a batch have no savepoint each (only their user handlers do): when one
     event's mirror sync fails, or the batch loses a deadlock or cannot commit, the whole
@@ -110,7 +111,7 @@ def process_due(limit: int = 50) -> list[tuple[str, Outcome]]:
     claimed: list[InboxEvent] = []
     try:
         with transaction.atomic(using=alias):
-            claimed = _claim_due(alias, limit)
+            claimed = _claim_due(alias, limit, limit if related is None else related)
             processed: list[InboxEvent] = []
             outcomes = _run_batch(claimed, alias, processed)
             _save_processed(processed, alias)
@@ -172,11 +173,22 @@ def _claim_one(alias: str, pk: int, *, force: bool) -> InboxEvent | None:
     return row
 
 
-def _claim_due(alias: str, limit: int) -> list[InboxEvent]:
-    queryset = _locking_queryset(alias).filter(  # type: ignore[attr-defined]
+def _claim_due(alias: str, limit: int, related: int) -> list[InboxEvent]:
+    """Up to ``limit`` due events, the longest due first, plus up to ``related`` other due
+    events about the same objects that no other processor holds.
+
+    Taking an object's due events together lets the batch write only its newest snapshot
+    (``_superseded``), and keeps concurrent workers from queueing on the same rows: in a
+    backlog, one object's events are spread over what several workers claim at once."""
+    due = _locking_queryset(alias).filter(  # type: ignore[attr-defined]
         status__in=DUE_STATUSES, next_attempt_at__lte=timezone.now()
     )
-    return list(queryset.order_by("next_attempt_at", "id")[:limit])
+    claimed: list[InboxEvent] = list(due.order_by("next_attempt_at", "id")[:limit])
+    objects = sorted({row.object_id for row in claimed if row.object_id})
+    if not objects or len(claimed) < limit or related <= 0:
+        return claimed  # everything due is claimed already (or held by others)
+    more = due.filter(object_id__in=objects).exclude(pk__in=[row.pk for row in claimed])
+    return claimed + list(more.order_by("next_attempt_at", "id")[:related])
 
 
 # --- running ---------------------------------------------------------------------------

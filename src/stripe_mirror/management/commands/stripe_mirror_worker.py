@@ -37,7 +37,11 @@ class Command(BaseCommand):
             "--once", action="store_true", help="Process what is due now, then exit."
         )
         parser.add_argument(
-            "--batch-size", type=int, default=50, help="Events per transaction (default 50)."
+            "--batch-size",
+            type=int,
+            default=50,
+            help="Due events per transaction (default 50), plus up to as many more about the "
+            "same objects.",
         )
         parser.add_argument(
             "--sleep",
@@ -97,7 +101,7 @@ class Command(BaseCommand):
         room = self._room()
         if room <= 0:
             return False
-        results = process_due(room)
+        results = process_due(room, related=self._room_beyond(room))
         self._totals.update(outcome for _, outcome in results)
         return bool(results)
 
@@ -107,6 +111,13 @@ class Command(BaseCommand):
         if self._limit is None:
             return self._batch_size
         return min(self._batch_size, self._limit - _done(self._totals))
+
+    def _room_beyond(self, room: int) -> int:
+        """How many more events about the batch's objects it may take: as many again, within
+        what --max-events allows."""
+        if self._limit is None:
+            return room
+        return max(0, min(room, self._limit - _done(self._totals) - room))
 
     def _progress(self) -> str:
         totals = self._totals
