@@ -384,6 +384,61 @@ def test_on_commit_side_effects_happen_only_for_handlers_that_succeed(
     assert effects == ["email sent"]
 
 
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRIPE_MIRROR={**SETTINGS, "MIRROR": False})  # (its inserts, on MariaDB)
+def test_a_handler_gets_a_savepoint_only_when_it_uses_the_database(
+    record: Record, handle: Any
+) -> None:
+    @handle("test.quiet")
+    def only_logs(event: StripeEvent) -> None:
+        transaction.on_commit(lambda: None)
+
+    recorded = record(build_event("test.quiet"))
+    with CaptureQueriesContext(connection) as queries:
+        assert process(recorded.pk) is Outcome.PROCESSED
+    savepoints = [q["sql"] for q in queries if q["sql"].upper().startswith("SAVEPOINT")]
+    # record_call (the test app's catch-all) writes a row; the example's catch-all and
+    # only_logs do not.
+    assert len(savepoints) == 1
+    assert _row(recorded.pk).completed_handlers == _chain("test.quiet")
+    assert _calls(recorded.stripe_id) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_handler_that_marks_its_work_for_rollback_loses_only_its_writes(
+    record: Record, handle: Any
+) -> None:
+    effects: list[str] = []
+
+    @handle("test.undo")
+    def changes_its_mind(event: StripeEvent) -> None:
+        HandlerCall.objects.create(event_id=event.id, handler="undone")
+        transaction.on_commit(lambda: effects.append("must not happen"))
+        transaction.set_rollback(True)
+
+    @handle("test.undo")
+    def recovers(event: StripeEvent) -> None:
+        try:
+            with transaction.atomic():
+                HandlerCall.objects.create(event_id=event.id, handler="inner")
+                raise ValueError("inner block fails")
+        except ValueError:
+            pass
+        HandlerCall.objects.create(event_id=event.id, handler="recovers")
+        transaction.on_commit(lambda: effects.append("recovered"))
+
+    recorded = record(build_event("test.undo"))
+    assert process_due(limit=10) == [(recorded.stripe_id, Outcome.PROCESSED)]
+
+    def committed() -> set[str]:
+        return set(HandlerCall.objects.values_list("handler", flat=True))
+
+    # As with atomic() around it: set_rollback(True) undoes the handler's work, no error.
+    assert live.in_other_connection(committed) == {"record_call", "recovers"}
+    assert effects == ["recovered"]
+    assert _row(recorded.pk).completed_handlers == _chain("test.undo")
+
+
 # --- claims and batches ------------------------------------------------------------------
 
 

@@ -6,9 +6,10 @@ the claim: a concurrent delivery or worker skips the event instead of processing
 and a worker that dies releases it with its connection, leaving the event pending.
 
 Inside that transaction the mirror sync runs first, then each user handler in its own
-savepoint, in order. A failing user handler rolls back only its own writes; the mirror, the
-handlers that succeeded (remembered in ``completed_handlers`` so that a retry skips them)
-and the event's new status commit together. A failing mirror sync rolls back the whole
+savepoint (taken when the handler first uses the database: ``savepoints.py``), in order. A
+failing user handler rolls back only its own writes; the mirror, the handlers that
+succeeded (remembered in ``completed_handlers`` so that a retry skips them) and the
+event's new status commit together. A failing mirror sync rolls back the whole
 attempt (no user handler runs against a mirror that missed the event), which is then
 recorded as failed. Side effects outside the database belong in ``transaction.on_commit`` so
 that they happen only once the outcome is committed.
@@ -40,6 +41,7 @@ from . import conf, mirror, rowsql, signals
 from .events import StripeEvent
 from .models import DUE_STATUSES, InboxEvent, Status
 from .registry import registry
+from .savepoints import HandlerSavepoint
 
 logger = logging.getLogger("stripe_mirror.processing")
 
@@ -371,7 +373,7 @@ def _run(
             completed.append(name)
             continue
         try:
-            with transaction.atomic(using=alias):
+            with HandlerSavepoint(alias):
                 func(event)
         except DatabaseError as exc:
             if lock_conflict(exc):
