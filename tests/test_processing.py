@@ -243,7 +243,10 @@ def test_a_mirror_failure_in_a_batch_costs_only_its_own_event(
 
     monkeypatch.setattr(mirror, "sync_event", broken_for_deletions)
     types = ("customer.created", "customer.deleted", "customer.updated")
-    recorded = [record(build_event(t)) for t in types]
+    # Three objects: one object's older snapshots would not be written at all in a batch.
+    recorded = [
+        record(build_event(t, {"id": f"obj_{n}", "object": "unknown"})) for n, t in enumerate(types)
+    ]
     results = dict(process_due(limit=10))
 
     assert [results[r.stripe_id] for r in recorded] == [
@@ -657,23 +660,47 @@ def test_a_deletion_in_a_batch_is_never_superseded(record: Record) -> None:
     assert customer.deleted
 
 
+def _invoice(status: str) -> dict[str, Any]:
+    return {"id": "in_batch", "object": "invoice", "status": status, "customer": "cus_x"}
+
+
+def _invoice_writes(queries: CaptureQueriesContext) -> tuple[int, int]:
+    """(INSERTs and UPDATEs of the invoice table, same-second lookups in the inbox)."""
+    from stripe_mirror.models import Invoice
+
+    table = Invoice._meta.db_table
+    writes = [q for q in queries if q["sql"].startswith(("INSERT", "UPDATE")) and table in q["sql"]]
+    inbox = connection.ops.quote_name(InboxEvent._meta.db_table)
+    ties = [q for q in queries if q["sql"].startswith("SELECT") and f"FROM {inbox}" in q["sql"]]
+    ties = [q for q in ties if "object_id" in q["sql"].split("WHERE")[-1] and "FOR" not in q["sql"]]
+    return len(writes), len(ties)
+
+
 @pytest.mark.django_db
-def test_a_same_second_tie_in_a_batch_is_still_decided_by_the_guard(record: Record) -> None:
-    """Only strictly older snapshots are void: events of one second go through the guard's
-    tie rules (here, the status progression), whichever was recorded first."""
+@pytest.mark.parametrize("row_exists", [False, True], ids=["new-row", "older-row"])
+def test_a_same_second_tie_in_a_batch_is_decided_once_by_the_guard(
+    record: Record, row_exists: bool
+) -> None:
+    """Several snapshots of one second in a batch: one of them is written, and it carries
+    the newest of them all by the guard's tie rules (here, the status progression),
+    whichever was recorded first; the others are not written."""
     from stripe_mirror.models import Invoice
 
     now = int(timezone.now().timestamp())
+    record(build_event("invoice.created", _invoice("draft"), created=now - 9))
+    if row_exists:
+        process_due(limit=10)
+        assert Invoice.objects.get(stripe_id="in_batch").status == "draft"
+    paid = record(build_event("invoice.paid", _invoice("paid"), created=now - 5))
+    record(build_event("invoice.finalized", _invoice("open"), created=now - 5))
+    record(build_event("invoice.updated", _invoice("open"), created=now - 5))
+    with CaptureQueriesContext(connection) as queries:
+        results = dict(process_due(limit=10))
 
-    def invoice(status: str) -> dict[str, Any]:
-        return {"id": "in_batch", "object": "invoice", "status": status, "customer": "cus_x"}
-
-    record(build_event("invoice.created", invoice("draft"), created=now - 9))
-    record(build_event("invoice.paid", invoice("paid"), created=now - 5))
-    record(build_event("invoice.finalized", invoice("open"), created=now - 5))
-    process_due(limit=10)
-
-    assert Invoice.objects.get(stripe_id="in_batch").status == "paid"
+    assert set(results.values()) == {Outcome.PROCESSED}
+    invoice = Invoice.objects.get(stripe_id="in_batch")
+    assert (invoice.status, invoice.event_id) == ("paid", paid.stripe_id)
+    assert _invoice_writes(queries) == (1, 1)
 
 
 @pytest.mark.django_db

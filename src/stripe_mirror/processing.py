@@ -223,11 +223,11 @@ class _MirrorFailed(Exception):
         self.failure = failure
 
 
-def _sync_mirror(event: StripeEvent, payload: dict[str, Any]) -> None:
+def _sync_mirror(event: StripeEvent, payload: dict[str, Any], *, tied: bool = False) -> None:
     """The mirror step. It has no savepoint of its own (one less round trip per event): when
     it fails, the whole attempt is rolled back and counted as failed."""
     try:
-        mirror.sync_event(event, payload=payload)
+        mirror.sync_event(event, payload=payload, tied=tied)
     except DatabaseError as exc:
         if lock_conflict(exc):
             raise
@@ -279,12 +279,12 @@ def _run_batch(
     outcomes: dict[int, Outcome] = {}
     skipped = 0
     for group in _groups(_lock_order(claimed)):
-        void = _superseded(group)
+        void, tied = _superseded(group)
         if void:
             skipped += len(void)
             for row in group:
                 if row.pk not in void:
-                    _mirror_early(row)
+                    _mirror_early(row, tied=row.pk == tied)
         for row in group:
             outcomes[row.pk] = _run(row, alias, processed, mirrored=bool(void))
     logger.debug("batch of %d events: %d superseded snapshots not written", len(claimed), skipped)
@@ -306,18 +306,22 @@ def _groups(rows: list[InboxEvent]) -> list[list[InboxEvent]]:
     return groups
 
 
-def _superseded(group: list[InboxEvent]) -> set[int]:
-    """The events of one object's group whose mirror step is void: snapshots older than
-    another event of the group that writes the object's snapshot or tombstone.
+def _superseded(group: list[InboxEvent]) -> tuple[set[int], int | None]:
+    """The events of one object's group whose mirror step is void, and the event (if any)
+    whose mirror step stands for the void ones of its second.
 
-    Run after that newer event, such a snapshot would be skipped by the ordering guard (a
-    row never goes back in time), and the mirror's end state does not depend on the order
-    events are applied in: skipping it is the same as Stripe delivering it last. This saves
+    Void: snapshots older than another event of the group that writes the object's snapshot
+    or tombstone. Run after that newer event, such a snapshot would be skipped by the
+    ordering guard (a row never goes back in time), and the mirror's end state does not
+    depend on the order events are applied in: skipping it is the same as Stripe delivering
+    it last. Of several snapshots of the newest second, one is written (``tied``): its
+    mirror step gives the row the newest of all the second's recorded snapshots by the
+    guard's tie rules, which is what writing them one after the other ends in. This saves
     most of the mirror's work when a worker catches up with a backlog, where one object's
     events (an invoice's created, finalized, paid, ...) share a batch. A deletion is never
     skipped (it is final whatever its time), nor an event with a rule of its own."""
     if len(group) < 2:
-        return set()
+        return set(), None
     plain = [
         row
         for row in group
@@ -326,21 +330,24 @@ def _superseded(group: list[InboxEvent]) -> set[int]:
         and mirror.NAME not in row.completed_handlers
     ]
     if not plain:
-        return set()
+        return set(), None
     newest = max(row.created for row in plain)
-    return {
-        row.pk
-        for row in plain
-        if row.created < newest and not mirror.deletes(row.type, row.object_type)
-    }
+    snapshots = [row for row in plain if not mirror.deletes(row.type, row.object_type)]
+    void = {row.pk for row in snapshots if row.created < newest}
+    last_second = [row for row in snapshots if row.created == newest]
+    if len(last_second) < 2:
+        return void, None
+    stands_for = last_second[-1]
+    void.update(row.pk for row in last_second if row is not stands_for)
+    return void, stands_for.pk
 
 
-def _mirror_early(row: InboxEvent) -> None:
+def _mirror_early(row: InboxEvent, *, tied: bool = False) -> None:
     """Run the mirror step of ``row`` ahead of its group (``_run`` then counts it done)."""
     if mirror.NAME in row.completed_handlers:
         return
     payload = orjson.loads(row.body)
-    _sync_mirror(StripeEvent.from_payload(payload, endpoint=row.endpoint), payload)
+    _sync_mirror(StripeEvent.from_payload(payload, endpoint=row.endpoint), payload, tied=tied)
 
 
 def _chain(event_type: str) -> list[tuple[str, Callable[[StripeEvent], object]]]:

@@ -22,6 +22,9 @@ class Change:
     event: StripeEvent
     obj: dict[str, Any]
     origin: Origin
+    #: Other snapshots of the object from the event's second are recorded and will not be
+    #: written (``upsert``'s ``tied``).
+    tied: bool = False
 
     @property
     def action(self) -> str:
@@ -86,16 +89,20 @@ def origin_of(event: StripeEvent) -> Origin:
     )
 
 
-def sync_event(event: StripeEvent, *, payload: Mapping[str, Any] | None = None) -> None:
+def sync_event(
+    event: StripeEvent, *, payload: Mapping[str, Any] | None = None, tied: bool = False
+) -> None:
     """Apply one event to the mirror (the processor runs this before any user handler).
 
     ``payload``: the event as plain parsed JSON, when the caller has it (the processor parses
     the recorded body for this): it saves copying the read-only event back into dicts. It
-    must be the same event, and is not kept."""
+    must be the same event, and is not kept. ``tied``: the event stands for other snapshots
+    of its object from the same second, whose own sync does not run (a worker batch): the
+    object gets the newest of them by the tie rules."""
     if not conf.mirror_enabled():
         return
     obj = payload["data"]["object"] if payload is not None else thaw(event.object)
-    change = Change(event=event, obj=obj, origin=origin_of(event))
+    change = Change(event=event, obj=obj, origin=origin_of(event), tied=tied)
     rules = rules_for(event.type)
     if not rules:
         apply_snapshot(change)
@@ -117,7 +124,7 @@ def apply_snapshot(change: Change) -> Outcome:
 
 def update(change: Change) -> Outcome:
     """Write the event's object as its new state (never a deletion), and what follows."""
-    outcome = upsert(change.obj, change.origin)
+    outcome = upsert(change.obj, change.origin, tied=change.tied)
     after_write(outcome)
     return outcome
 

@@ -112,11 +112,15 @@ def upsert(
     *,
     model: type[StripeModel] | None = None,
     authoritative: bool = True,
+    tied: bool = False,
 ) -> Outcome:
     """Bring the object's row up to ``obj`` unless the row holds a newer snapshot.
 
     ``authoritative=False`` is for copies embedded in another object's event (a charge's
     refunds): they create missing rows and win only when strictly newer, never on a tie.
+    ``tied=True`` says that other snapshots of the object from the same second are recorded
+    (a worker batch holding several writes only one): the row then gets the newest of all
+    of them by the tie rules, even when it is older than that second or missing.
     """
     stripe_id = obj.get("id")
     if not isinstance(stripe_id, str) or not stripe_id:
@@ -124,14 +128,16 @@ def upsert(
     model = model or model_for(obj.get("object"))
     row = _locked_row(model, stripe_id, obj, origin)
     if row is None:
-        created = _create(model, stripe_id, obj, origin)
+        first = _break_tie(stripe_id, None, obj, origin) if tied else _Choice(obj, origin)
+        assert first is not None  # (nothing to keep: some candidate wins)
+        created = _create(model, stripe_id, first.obj, first.origin)
         if created is not None:
-            return Outcome(Result.CREATED, created, obj, origin)
+            return Outcome(Result.CREATED, created, first.obj, first.origin, first.settled)
         row = _locked_row(model, stripe_id, obj, origin)  # lost a race with another creator
         assert row is not None
     if row.deleted:
         return Outcome(Result.SKIPPED_DELETED, row)
-    chosen = _choose(row, obj, origin, authoritative=authoritative)
+    chosen = _choose(row, obj, origin, authoritative=authoritative, tied=tied)
     if chosen is None:
         return Outcome(Result.SKIPPED_OLDER, row)
     _write(row, chosen.obj, chosen.origin)
@@ -271,23 +277,33 @@ class _Choice:
 
 
 def _choose(
-    row: StripeModel, obj: Mapping[str, Any], origin: Origin, *, authoritative: bool
+    row: StripeModel,
+    obj: Mapping[str, Any],
+    origin: Origin,
+    *,
+    authoritative: bool,
+    tied: bool = False,
 ) -> _Choice | None:
     """The snapshot the row should hold now, or None to leave it as it is."""
     watermark = row.event_created
     if watermark is None or origin.created > watermark:
+        if tied and authoritative:
+            return _break_tie(row.stripe_id, None, obj, origin)
         return _Choice(obj, origin)
     if origin.created < watermark or not authoritative:
         return None
     if row.event_id.endswith(REFETCHED):
         # Fetched after this second's events were recorded: at least as new as any of them.
         return None
-    return _break_tie(row, obj, origin)
+    return _break_tie(row.stripe_id, row.event_id, obj, origin)
 
 
-def _break_tie(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> _Choice | None:
-    """The same-second case: the newest of all the second's recorded snapshots."""
-    candidates = _same_second_candidates(row, obj, origin)
+def _break_tie(
+    stripe_id: str, current: str | None, obj: Mapping[str, Any], origin: Origin
+) -> _Choice | None:
+    """The same-second case: the newest of all the second's recorded snapshots, or None if
+    it is the one the row holds (event id ``current``: None when the row is older)."""
+    candidates = _same_second_candidates(stripe_id, obj, origin)
     verdict = newest(candidates)
     if verdict.ambiguous:
         fetched = refetch.fetch(obj, origin)
@@ -302,7 +318,7 @@ def _break_tie(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> _Cho
             verdict.newest.event_id,
         )
     winner = verdict.newest
-    if winner.event_id == row.event_id:
+    if winner.event_id == current:
         return None
     settled = not verdict.ambiguous
     if winner.event_id == origin.event_id:
@@ -314,14 +330,14 @@ def _break_tie(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> _Cho
 
 
 def _same_second_candidates(
-    row: StripeModel, obj: Mapping[str, Any], origin: Origin
+    stripe_id: str, obj: Mapping[str, Any], origin: Origin
 ) -> list[Candidate]:
     """Every recorded event about this object in the watermark's second, plus the incoming one."""
     candidates = [Candidate(origin.event_id, origin.event_type, obj, origin.previous)]
     alias = router.db_for_read(InboxEvent)
     connection = connections[alias]
     params = [
-        row.stripe_id,
+        stripe_id,
         str(obj.get("object", "")),
         origin.account,
         origin.livemode,
