@@ -332,11 +332,11 @@ def _break_tie(
 def _same_second_candidates(
     stripe_id: str, obj: Mapping[str, Any], origin: Origin
 ) -> list[Candidate]:
-    """Every recorded event about this object in the watermark's second, plus the incoming one."""
+    """Every recorded snapshot of this object in the incoming one's second, itself included."""
     candidates = [Candidate(origin.event_id, origin.event_type, obj, origin.previous)]
     alias = router.db_for_read(InboxEvent)
     connection = connections[alias]
-    params = [
+    params: list[Any] = [
         stripe_id,
         str(obj.get("object", "")),
         origin.account,
