@@ -216,3 +216,30 @@ def test_a_guess_never_deletes_an_embedded_child(client: Any) -> None:
         assert sub.data == later
         alive = SubscriptionItem.objects.filter(account=sub.account, deleted=False)
         assert sorted(alive.values_list("stripe_id", flat=True)) == ["si_1", "si_2"], sub.account
+
+
+def test_a_guess_confirmed_by_the_rules_later_deletes_what_its_list_lacks(client: Any) -> None:
+    """Of a second's three snapshots, the first and the last arrive: they cannot be ordered
+    yet, and the guess (the greatest event id) happens to pick the last one, whose item list
+    lacks si_1: not deleted on a guess. When the middle one arrives, the rules confirm that
+    pick; the row already holds it, but si_1 must now be deleted."""
+    item1 = {"id": "si_1", "object": "subscription_item", "subscription": "sub_c", "quantity": 1}
+    item2, item3 = {**item1, "id": "si_2"}, {**item1, "id": "si_3"}
+
+    def items(*data: dict[str, Any]) -> dict[str, Any]:
+        return {"object": "list", "data": list(data), "has_more": False, "url": "/v1/x"}
+
+    first = {"id": "sub_c", "object": "subscription", "status": "incomplete", "metadata": {}}
+    steps = chain(
+        "customer.subscription",
+        {**first, "items": items(item1)},
+        ("evt_1", "customer.subscription.updated", {"status": "active"}),
+        ("evt_2", "customer.subscription.updated", {"items": items(item1, item2)}),
+        ("evt_9", "customer.subscription.updated", {"items": items(item2, item3)}),
+    )
+    for account, order in every_order(steps):
+        deliver(client, order, account)
+    for sub in Subscription.objects.all():
+        assert sub.data == steps[3].obj, sub.account
+        alive = SubscriptionItem.objects.filter(account=sub.account, deleted=False)
+        assert sorted(alive.values_list("stripe_id", flat=True)) == ["si_2", "si_3"], sub.account

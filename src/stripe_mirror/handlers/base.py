@@ -10,8 +10,8 @@ from .. import conf
 from ..events import StripeEvent, thaw
 from ..models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 from ..registry import validate_pattern
-from ..sync import DELETABLE, Origin, Outcome, tombstone, upsert
-from ..sync.children import bury_embedded, sync_embedded
+from ..sync import DELETABLE, Origin, Outcome, Result, tombstone, upsert
+from ..sync.children import bury_embedded, prune_embedded, sync_embedded
 from ..sync.links import reconcile
 
 
@@ -133,7 +133,12 @@ _LINKED = (Invoice, InvoicePayment, PaymentIntent, Charge)
 
 
 def after_write(outcome: Outcome) -> None:
-    if not outcome.applied or outcome.obj is None or outcome.origin is None:
+    if outcome.obj is None or outcome.origin is None:
+        return
+    if outcome.result is Result.CONFIRMED:
+        prune_embedded(outcome.obj, outcome.origin)
+        return
+    if not outcome.applied:
         return
     sync_embedded(outcome.obj, outcome.origin, prune=outcome.settled)
     if isinstance(outcome.row, _LINKED):

@@ -52,6 +52,22 @@ def sync_embedded(parent: Mapping[str, Any], origin: Origin, *, prune: bool = Tr
         _sync_list(spec, str(parent["id"]), listing, child_origin, prune=prune)
 
 
+def prune_embedded(parent: Mapping[str, Any], origin: Origin) -> None:
+    """Mark deleted the children missing from the complete embedded lists of ``parent``, a
+    snapshot the row already holds (``Result.CONFIRMED``): its lists were applied when it
+    was written, but not allowed to delete then."""
+    for spec in EMBEDDED.get(str(parent.get("object", "")), ()):
+        listing = parent.get(spec.key)
+        if not spec.prune or not isinstance(listing, Mapping):
+            continue
+        data = listing.get("data")
+        if isinstance(data, list) and listing.get("has_more") is False:
+            seen = [
+                c["id"] for c in data if isinstance(c, Mapping) and isinstance(c.get("id"), str)
+            ]
+            _prune(spec, str(parent["id"]), seen, origin)
+
+
 def bury_embedded(parent: Mapping[str, Any], origin: Origin) -> None:
     """Mark deleted the children that exist only inside ``parent``, which was just deleted."""
     for spec in EMBEDDED.get(str(parent.get("object", "")), ()):

@@ -65,6 +65,9 @@ class Result(enum.StrEnum):
     UPDATED = "updated"
     DELETED = "deleted"
     SKIPPED_OLDER = "skipped_older"  # the row holds a newer snapshot
+    #: The row already holds its second's newest snapshot, and now it is known for sure: it
+    #: had won its tie by the fallback (a guess), which deletes nothing, and now by the rules.
+    CONFIRMED = "confirmed"
     SKIPPED_DELETED = "skipped_deleted"  # the object was deleted; never resurrected
     NO_ID = "no_id"  # objects without an id (invoice.upcoming) are not stored
 
@@ -140,6 +143,8 @@ def upsert(
     chosen = _choose(row, obj, origin, authoritative=authoritative, tied=tied)
     if chosen is None:
         return Outcome(Result.SKIPPED_OLDER, row)
+    if chosen.confirms:
+        return Outcome(Result.CONFIRMED, row, chosen.obj, chosen.origin)
     _write(row, chosen.obj, chosen.origin)
     return Outcome(Result.UPDATED, row, chosen.obj, chosen.origin, settled=chosen.settled)
 
@@ -274,6 +279,8 @@ class _Choice:
     obj: Mapping[str, Any]
     origin: Origin
     settled: bool = True
+    #: The row holds this snapshot already (``Result.CONFIRMED``): nothing to write.
+    confirms: bool = False
 
 
 def _choose(
@@ -302,7 +309,10 @@ def _break_tie(
     stripe_id: str, current: str | None, obj: Mapping[str, Any], origin: Origin
 ) -> _Choice | None:
     """The same-second case: the newest of all the second's recorded snapshots, or None if
-    it is the one the row holds (event id ``current``: None when the row is older)."""
+    it is the one the row holds (event id ``current``: None when the row is older); when the
+    row holds it and the rules (or a refetch) settle it, a choice that ``confirms`` it: the
+    row may have won by a guess earlier, when fewer of the second's events were recorded.
+    Confirming it costs nothing for the row, but its embedded lists may now delete."""
     candidates = _same_second_candidates(stripe_id, obj, origin)
     verdict = newest(candidates)
     if verdict.ambiguous:
@@ -318,9 +328,12 @@ def _break_tie(
             verdict.newest.event_id,
         )
     winner = verdict.newest
-    if winner.event_id == current:
-        return None
     settled = not verdict.ambiguous
+    if winner.event_id == current:
+        if not settled:
+            return None
+        held = replace(origin, event_id=winner.event_id, event_type=winner.event_type)
+        return _Choice(winner.obj, held, confirms=True)
     if winner.event_id == origin.event_id:
         return _Choice(obj, origin, settled)
     chosen = replace(
