@@ -78,3 +78,36 @@ def backends(url: str) -> list[int]:
         (name(url),),
     )
     return [int(pid) for (pid,) in rows]
+
+
+def due(url: str) -> int:
+    """Inbox events waiting to be processed (pending, or failed and due again)."""
+    rows = execute(
+        url,
+        "SELECT count(*) FROM stripe_mirror_inbox WHERE status IN ('pending', 'failed') "
+        "AND next_attempt_at <= now()",
+    )
+    return int(rows[0][0])
+
+
+def lag(url: str) -> dict[str, Any]:
+    """Processed events, the seconds from the first recorded to the last processed, and the
+    percentiles of each event's wait from recorded (first delivery) to processed, in ms."""
+    ((done, first, last, p50, p90, p99, worst),) = execute(
+        url,
+        "WITH waits AS (SELECT received_at, processed_at, "
+        "1000 * extract(epoch FROM processed_at - received_at) AS ms "
+        "FROM stripe_mirror_inbox WHERE status = 'processed') "
+        "SELECT count(*), min(received_at), max(processed_at), "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
+        "percentile_cont(0.9) WITHIN GROUP (ORDER BY ms), "
+        "percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms) FROM waits",
+    )
+    return {
+        "processed": int(done),
+        "span_s": (last - first).total_seconds() if done > 1 else 0.0,
+        **{
+            k: round(float(v), 1)
+            for k, v in zip(("p50", "p90", "p99", "max"), (p50, p90, p99, worst), strict=True)
+        },
+    }

@@ -28,11 +28,15 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +66,21 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "as a backlog after an outage) or each object's events together (scenario)",
     )
     add("--profile", action="store_true", help="py-spy the workers (flame graphs in results/)")
+    add(
+        "--live",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="instead of draining a backlog: start long-running workers first, then record "
+        "the events (in time order) at RATE events/s while they mirror, and report the lag "
+        "from recorded to mirrored",
+    )
+    add(
+        "--worker-sleep",
+        type=float,
+        default=1.0,
+        help="--live: the workers' --sleep, seconds to wait when nothing is due (default 1)",
+    )
     add(
         "--no-pad",
         dest="pad",
@@ -110,14 +129,29 @@ def padder(enabled: bool) -> Any:
     return pad
 
 
-def record(opts: argparse.Namespace) -> tuple[Any, Counter[str], int]:
-    """Build the world and record its events (in this process, through ``inbox.record``)."""
+@dataclass
+class Stream:
+    """The world, and its events as the endpoint would receive them, in recording order."""
+
+    world: Any
+    #: (parsed event, body, deliveries: 1, or 2 for a duplicate)
+    deliveries: list[tuple[Any, bytes, int]]
+    mix: Counter[str]
+    mean_body: int
+
+    @property
+    def total(self) -> int:
+        return sum(copies for _, _, copies in self.deliveries)
+
+
+def prepare(opts: argparse.Namespace) -> Stream:
+    """Build the world (tests/streams) and encode its events, padded, in recording order."""
     import random
 
     import django
 
     django.setup()
-    from stripe_mirror import envelope, inbox
+    from stripe_mirror import envelope
     from tests.streams import build_world
 
     world = build_world(opts.seed, opts.scenarios, strict=True, livemode=0.0)
@@ -127,60 +161,149 @@ def record(opts: argparse.Namespace) -> tuple[Any, Counter[str], int]:
             pad(life.state)
     rng = random.Random(opts.seed)
     mix: Counter[str] = Counter()
-    deliveries = size = 0
-    started = time.monotonic()
+    size = 0
     events = world.events  # scenario by scenario: each object's events together
     if opts.order == "time":  # in the order Stripe created them: objects interleaved
         events = sorted(events, key=lambda e: e["created"])
+    deliveries = []
     for event in events:
         pad(event["data"]["object"])
         body = orjson.dumps(event)
         size += len(body)
-        parsed = envelope.parse(body)
         mix[event["type"]] += 1
-        for _ in range(1 + (rng.random() < opts.duplicates)):
-            inbox.record(parsed, "default", body)
-            deliveries += 1
-    say(
-        f"recorded {len(world.events)} events ({deliveries} deliveries) "
-        f"in {time.monotonic() - started:.1f} s"
-    )
+        copies = 1 + (rng.random() < opts.duplicates)
+        deliveries.append((envelope.parse(body), body, copies))
+    return Stream(world, deliveries, mix, round(size / max(len(events), 1)))
+
+
+def record(stream: Stream, rate: float = 0.0) -> float:
+    """Record the stream through ``inbox.record`` (what the endpoint calls), as fast as
+    possible or paced at ``rate`` events/s; returns the seconds it took."""
     from django.db import connections
 
-    connections.close_all()
-    opts.mean_body = round(size / max(len(world.events), 1))
-    return world, mix, deliveries
+    from stripe_mirror import inbox
 
-
-def drain(opts: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
-    database.execute(opts.database_url, "ANALYZE")
-    command = manage("stripe_mirror_worker", "--once", "--batch-size", str(opts.batch_size))
     started = time.monotonic()
+    for n, (parsed, body, copies) in enumerate(stream.deliveries):
+        if rate:
+            ahead = started + n / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        for _ in range(copies):
+            inbox.record(parsed, "default", body)
+    seconds = time.monotonic() - started
+    connections.close_all()
+    say(f"recorded {len(stream.deliveries)} events ({stream.total} deliveries) in {seconds:.1f} s")
+    return seconds
+
+
+@contextlib.contextmanager
+def workers(
+    opts: argparse.Namespace, env: dict[str, str], *extra: str
+) -> Iterator[tuple[list[subprocess.Popen[bytes]], list[str]]]:
+    """``--workers`` stripe_mirror_worker processes; their output, once they have exited,
+    is in the list yielded with them."""
+    command = manage("stripe_mirror_worker", "--batch-size", str(opts.batch_size), *extra)
+    outputs: list[str] = []
     # Output to files, not pipes: a pipe nobody reads until the end would block a worker.
     with contextlib.ExitStack() as files:
         logs = [files.enter_context(tempfile.TemporaryFile()) for _ in range(opts.workers)]
-        workers = [
+        procs_ = [
             subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs
         ]
-        pids = [w.pid for w in workers]
+        try:
+            yield procs_, outputs
+        finally:
+            for proc in procs_:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs_:
+                proc.wait()
+            for log in logs:
+                log.seek(0)
+                outputs.append(log.read().decode(errors="replace"))
+    if any(proc.returncode for proc in procs_):
+        raise SystemExit("a worker failed:\n" + "\n".join(o[-3000:] for o in outputs))
+
+
+class Sampler(threading.Thread):
+    """CPU seconds of the workers and of PostgreSQL's backends, and the longest backlog,
+    sampled every 0.2 s until stopped."""
+
+    def __init__(self, url: str, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.pids = url, pids
+        self.cpu: dict[int, float] = {}
+        self.backends: dict[int, float] = {}
+        self.backlog = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.2):
+            self.sample()
+
+    def sample(self) -> None:
+        self.cpu.update(procs.cpu_seconds(self.pids))
+        self.backends.update(procs.cpu_seconds(database.backends(self.url)))
+        self.backlog = max(self.backlog, database.due(self.url))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+        self.sample()
+
+
+def live(opts: argparse.Namespace, env: dict[str, str], stream: Stream) -> dict[str, Any]:
+    """Long-running workers mirror while this process records at ``--live`` events/s."""
+    with workers(opts, env, "--sleep", str(opts.worker_sleep)) as (running, outputs):
+        time.sleep(2.0)  # their start-up (Django, connections) is not the stream's business
+        sampler = Sampler(opts.database_url, [w.pid for w in running])
+        sampler.start()
+        recorder_cpu = time.process_time()
+        recording = record(stream, opts.live)
+        recorder_cpu = time.process_time() - recorder_cpu
+        deadline = time.monotonic() + 600
+        while database.due(opts.database_url) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sampler.stop()
+    events = len(stream.deliveries)
+    lag = database.lag(opts.database_url)
+    return {
+        "workers": opts.workers,
+        "batch_size": opts.batch_size,
+        "order": opts.order,
+        "rate_asked": opts.live,
+        "recorded_per_s": round(events / recording, 1),
+        "processed": lag["processed"],
+        "mirrored_per_s": round(lag["processed"] / lag["span_s"], 1) if lag["span_s"] else None,
+        "lag_ms": {k: lag[k] for k in ("p50", "p90", "p99", "max")},
+        "largest_backlog": sampler.backlog,
+        "cpu_ms_per_event": {
+            "workers": round(sum(sampler.cpu.values()) * 1000 / max(events, 1), 3),
+            "postgres": round(sum(sampler.backends.values()) * 1000 / max(events, 1), 3),
+            "recorder": round(recorder_cpu * 1000 / max(events, 1), 3),
+        },
+        "statuses": database.inbox_statuses(opts.database_url),
+        "superseded": sum(int(n) for o in outputs for n in SUPERSEDED.findall(o)),
+    }
+
+
+def drain(opts: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    """``--once`` workers drain the recorded backlog."""
+    database.execute(opts.database_url, "ANALYZE")
+    started = time.monotonic()
+    with workers(opts, env, "--once") as (running, outputs):
+        pids = [w.pid for w in running]
         spies = procs.py_spy(pids, 600, RESULTS, "mirror") if opts.profile else []
-        cpu: dict[int, float] = {}
-        backends: dict[int, float] = {}
-        while any(w.poll() is None for w in workers):
-            cpu.update(procs.cpu_seconds([w.pid for w in workers if w.poll() is None]))
-            backends.update(procs.cpu_seconds(database.backends(opts.database_url)))
-            time.sleep(0.2)
+        sampler = Sampler(opts.database_url, pids)
+        sampler.start()
+        while any(w.poll() is None for w in running):
+            time.sleep(0.1)
         wall = time.monotonic() - started
-        outputs = []
-        for log in logs:
-            log.seek(0)
-            outputs.append(log.read().decode(errors="replace"))
+        sampler.stop()
     for spy in spies:
         spy.wait()
-    if any(w.returncode for w in workers):
-        raise SystemExit("a worker failed:\n" + "\n".join(o[-3000:] for o in outputs))
     processed, span = database.processed_span(opts.database_url)
-    superseded = sum(int(n) for o in outputs for n in SUPERSEDED.findall(o))
     return {
         "workers": opts.workers,
         "batch_size": opts.batch_size,
@@ -189,11 +312,11 @@ def drain(opts: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         "mirrored_per_s": round(processed / span, 1) if span else None,
         "wall_s_with_startup": round(wall, 1),
         "cpu_ms_per_event": {
-            "workers": round(sum(cpu.values()) * 1000 / max(processed, 1), 3),
-            "postgres": round(sum(backends.values()) * 1000 / max(processed, 1), 3),
+            "workers": round(sum(sampler.cpu.values()) * 1000 / max(processed, 1), 3),
+            "postgres": round(sum(sampler.backends.values()) * 1000 / max(processed, 1), 3),
         },
         "statuses": database.inbox_statuses(opts.database_url),
-        "superseded": superseded,
+        "superseded": sum(int(n) for o in outputs for n in SUPERSEDED.findall(o)),
     }
 
 
@@ -221,14 +344,33 @@ def report(result: dict[str, Any]) -> None:
         f"on average, {result['deliveries']} deliveries)"
     )
     print(f"  mix             {', '.join(f'{t} {n}' for t, n in result['mix'][:12])}, ...")
-    print(
-        f"  mirrored        {d['mirrored_per_s']} events/s with {d['workers']} worker(s), "
-        f"batch {d['batch_size']}, {d['order']} order ({d['processed']} processed, "
-        f"{d['wall_s_with_startup']} s "
-        "wall with start-up)"
-    )
+    if "rate_asked" in d:
+        lag = d["lag_ms"]
+        print(
+            f"  live            recorded at {d['recorded_per_s']} events/s "
+            f"(asked {d['rate_asked']:g}), {d['workers']} long-running worker(s), batch "
+            f"{d['batch_size']}, {d['order']} order"
+        )
+        print(
+            f"  mirrored        {d['mirrored_per_s']} events/s from first recorded to last "
+            f"mirrored ({d['processed']} processed); largest backlog {d['largest_backlog']}"
+        )
+        print(
+            f"  lag ms          recorded -> mirrored: p50 {lag['p50']}, p90 {lag['p90']}, "
+            f"p99 {lag['p99']}, max {lag['max']}"
+        )
+    else:
+        print(
+            f"  mirrored        {d['mirrored_per_s']} events/s with {d['workers']} worker(s), "
+            f"batch {d['batch_size']}, {d['order']} order ({d['processed']} processed, "
+            f"{d['wall_s_with_startup']} s wall with start-up)"
+        )
     cpu = d["cpu_ms_per_event"]
-    print(f"  CPU ms/event    workers {cpu['workers']}, postgres {cpu['postgres']}")
+    print(
+        "  CPU ms/event    "
+        + ", ".join(f"{who} {ms}" for who, ms in cpu.items())
+        + " (postgres: every backend of the database)"
+    )
     print(f"  statuses        {d['statuses']}")
     print(
         f"  superseded      {d['superseded']} snapshots not written (a newer event of their "
@@ -249,17 +391,22 @@ def main(argv: list[str] | None = None) -> int:
     load_before = procs.loadavg()
     database.fresh(opts.database_url)
     subprocess.run(manage("migrate", "-v0"), env=env, check=True)
-    world, mix, deliveries = record(opts)
-    say(f"draining with {opts.workers} worker(s)")
-    drained = drain(opts, env)
+    stream = prepare(opts)
+    if opts.live:
+        say(f"recording at {opts.live:g} events/s while {opts.workers} worker(s) mirror")
+        drained = live(opts, env, stream)
+    else:
+        record(stream)
+        say(f"draining with {opts.workers} worker(s)")
+        drained = drain(opts, env)
     result: dict[str, Any] = {
-        "benchmark": "mirror",
-        "events": len(world.events),
-        "deliveries": deliveries,
-        "mean_body_bytes": opts.mean_body,
-        "mix": mix.most_common(),
+        "benchmark": "mirror-live" if opts.live else "mirror",
+        "events": len(stream.deliveries),
+        "deliveries": stream.total,
+        "mean_body_bytes": stream.mean_body,
+        "mix": stream.mix.most_common(),
         "drain": drained,
-        "differences": check(world),
+        "differences": check(stream.world),
         "postgres": database.settings(opts.database_url),
         "machine": procs.machine(),
         "load_before": load_before,
@@ -267,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     report(result)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"mirror-{stamp}.json").write_text(json.dumps(result, indent=2, default=str))
+    (RESULTS / f"{result['benchmark']}-{stamp}.json").write_text(
+        json.dumps(result, indent=2, default=str)
+    )
     return 1 if result["differences"] else 0
 
 

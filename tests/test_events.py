@@ -119,3 +119,20 @@ def test_thaw_inverts_freeze(value: Any) -> None:
     assert thaw(frozen) == value
     assert freeze(thaw(frozen)) == frozen
     assert type(thaw(frozen)) is type(value)
+
+
+def test_an_event_read_from_json_is_read_only_and_equal_to_its_payload() -> None:
+    """from_json wraps its own parse (read-only views made as they are read): it reads the
+    same as the payload, and nothing in it can be changed."""
+    event = StripeEvent.from_json(orjson.dumps(payload()))
+    assert event.payload == payload()
+    assert thaw(event.payload) == payload()
+    assert thaw(event.object) == payload()["data"]["object"]
+    assert event.object["items"]["data"] == ({"id": "si_1"},)
+    assert event.object.get("missing", "default") == "default"
+    assert "items" in event.object
+    assert len(event.object) == 3
+    with pytest.raises(TypeError):
+        event.object["items"]["data"][0]["id"] = "si_2"
+    with pytest.raises(TypeError):
+        hash(event.payload)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -17,6 +17,57 @@ def freeze(value: Any) -> Any:
         return MappingProxyType({key: freeze(item) for key, item in value.items()})
     if isinstance(value, list):
         return tuple(freeze(item) for item in value)
+    return value
+
+
+class FrozenJSON(Mapping[str, Any]):
+    """A read-only view of a parsed JSON object that nobody else holds: what ``freeze``
+    gives, made as it is read (nested dicts are wrapped, lists turned into tuples, when they
+    are looked up) instead of all at once. A handler usually reads a few fields of a large
+    event: freezing all of it up front cost more than the rest of building the event."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return _view(self._data[key])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._data.get(key, _MISSING)
+        return default if value is _MISSING else _view(value)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenJSON):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return bool(self._data == thaw(other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # (like a dict)
+
+    def __repr__(self) -> str:
+        return f"FrozenJSON({self._data!r})"
+
+
+_MISSING = object()
+
+
+def _view(value: Any) -> Any:
+    if isinstance(value, dict):
+        return FrozenJSON(value)
+    if isinstance(value, list):
+        return tuple(_view(item) for item in value)
     return value
 
 
@@ -65,10 +116,24 @@ class StripeEvent:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any], *, endpoint: str = "") -> StripeEvent:
-        """Build from a parsed v1 event (already checked by ``envelope.parse``)."""
+        """Build from a parsed v1 event (already checked by ``envelope.parse``); the event
+        holds a copy of it (later changes to ``payload`` do not reach it)."""
+        try:
+            copy = orjson.loads(orjson.dumps(payload, default=thaw))
+        except TypeError:  # not JSON (an integer beyond 64 bits, say): copy it by hand
+            copy = thaw(payload)
+        return cls._own(copy, endpoint)
+
+    @classmethod
+    def from_json(cls, body: str | bytes, *, endpoint: str = "") -> StripeEvent:
+        return cls._own(orjson.loads(body), endpoint)
+
+    @classmethod
+    def _own(cls, payload: dict[str, Any], endpoint: str) -> StripeEvent:
+        """Build from a parsed event that nobody else holds (it is not copied)."""
         if payload.get("object") != "event":
             raise ValueError("not a v1 snapshot event (thin v2 notifications have no data)")
-        frozen = freeze(dict(payload))
+        frozen = FrozenJSON(payload)
         data = frozen["data"]
         return cls(
             id=frozen["id"],
@@ -83,7 +148,3 @@ class StripeEvent:
             payload=frozen,
             endpoint=endpoint,
         )
-
-    @classmethod
-    def from_json(cls, body: str | bytes, *, endpoint: str = "") -> StripeEvent:
-        return cls.from_payload(orjson.loads(body), endpoint=endpoint)

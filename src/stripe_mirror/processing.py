@@ -346,8 +346,8 @@ def _mirror_early(row: InboxEvent, *, tied: bool = False) -> None:
     """Run the mirror step of ``row`` ahead of its group (``_run`` then counts it done)."""
     if mirror.NAME in row.completed_handlers:
         return
-    payload = orjson.loads(row.body)
-    _sync_mirror(StripeEvent.from_payload(payload, endpoint=row.endpoint), payload, tied=tied)
+    event = StripeEvent.from_json(row.body, endpoint=row.endpoint)
+    _sync_mirror(event, orjson.loads(row.body), tied=tied)
 
 
 def _chain(event_type: str) -> list[tuple[str, Callable[[StripeEvent], object]]]:
@@ -367,16 +367,16 @@ def _run(
     """Run the event's handlers; ``mirrored``: its mirror step has run already, or is void
     (``_run_batch``)."""
     started = time.perf_counter()
-    payload = orjson.loads(row.body)  # handlers get a read-only copy; the mirror this one
-    event = StripeEvent.from_payload(payload, endpoint=row.endpoint)
+    # Handlers get a read-only view of their own parse; the mirror another parse.
+    event = StripeEvent.from_json(row.body, endpoint=row.endpoint)
     completed = list(row.completed_handlers)
     failures: list[Failure] = []
     for name, func in _chain(event.type):
         if name in completed:
             continue
         if name == mirror.NAME:
-            if not mirrored:
-                _sync_mirror(event, payload)  # no user handler runs on a mirror that missed it
+            if not mirrored:  # no user handler runs on a mirror that missed it
+                _sync_mirror(event, orjson.loads(row.body))
             completed.append(name)
             continue
         try:
