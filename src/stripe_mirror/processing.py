@@ -446,12 +446,27 @@ _OUTCOME_FIELDS = (
 
 
 def _save_processed(rows: list[InboxEvent], alias: str) -> None:
-    """Write the outcome of a batch's processed events: one UPDATE per distinct list of
-    completed handlers (usually one or two per batch) instead of one per event."""
+    """Write the outcome of a batch's processed events: on PostgreSQL one UPDATE from arrays
+    (four parameters); elsewhere one UPDATE per distinct list of completed handlers
+    (usually a few per batch) instead of one per event."""
+    if not rows:
+        return
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _processed_sql_pg(alias),
+                [
+                    [row.pk for row in rows],
+                    [row.duration_ms for row in rows],
+                    [row.processed_at for row in rows],
+                    [orjson.dumps(row.completed_handlers).decode() for row in rows],
+                ],
+            )
+        return
     groups: dict[tuple[str, ...], list[InboxEvent]] = {}
     for row in rows:
         groups.setdefault(tuple(row.completed_handlers), []).append(row)
-    connection = connections[alias]
     for completed, group in groups.items():
         field = InboxEvent._meta.get_field
         params: list[Any] = [
@@ -465,6 +480,24 @@ def _save_processed(rows: list[InboxEvent], alias: str) -> None:
         params.extend(row.pk for row in group)
         with connection.cursor() as cursor:
             cursor.execute(_processed_sql(alias, len(group)), params)
+
+
+@lru_cache(maxsize=8)
+def _processed_sql_pg(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = InboxEvent._meta
+    column = {name: quote(getattr(meta.get_field(name), "column")) for name in _OUTCOME_FIELDS}  # noqa: B009
+    return (
+        f"UPDATE {quote(meta.db_table)} AS t SET "  # noqa: S608
+        f"{column['status']} = '{Status.PROCESSED.value}', "
+        f"{column['attempts']} = t.{column['attempts']} + 1, "
+        f"{column['next_attempt_at']} = NULL, {column['last_error']} = '', "
+        f"{column['completed_handlers']} = v.completed::jsonb, "
+        f"{column['duration_ms']} = v.duration, {column['processed_at']} = v.processed "
+        "FROM unnest(%s::bigint[], %s::float8[], %s::timestamptz[], %s::text[]) "
+        "AS v(id, duration, processed, completed) "
+        f"WHERE t.{quote('id')} = v.id"
+    )
 
 
 @lru_cache(maxsize=512)
