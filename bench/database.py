@@ -111,3 +111,9 @@ def lag(url: str) -> dict[str, Any]:
             for k, v in zip(("p50", "p90", "p99", "max"), (p50, p90, p99, worst), strict=True)
         },
     }
+
+
+def deadlocks(url: str) -> int:
+    """Deadlocks PostgreSQL detected in the database (it is created afresh for each run)."""
+    rows = execute(url, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+    return int(rows[0][0])

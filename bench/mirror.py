@@ -285,6 +285,8 @@ def live(opts: argparse.Namespace, env: dict[str, str], stream: Stream) -> dict[
         },
         "statuses": database.inbox_statuses(opts.database_url),
         "superseded": sum(int(n) for o in outputs for n in SUPERSEDED.findall(o)),
+        "rolled_back": sum(len(ROLLED_BACK.findall(o)) for o in outputs),
+        "deadlocks": database.deadlocks(opts.database_url),
     }
 
 
@@ -317,11 +319,15 @@ def drain(opts: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         },
         "statuses": database.inbox_statuses(opts.database_url),
         "superseded": sum(int(n) for o in outputs for n in SUPERSEDED.findall(o)),
+        "rolled_back": sum(len(ROLLED_BACK.findall(o)) for o in outputs),
+        "deadlocks": database.deadlocks(opts.database_url),
     }
 
 
 #: The workers' debug line per batch (processing._run_batch).
 SUPERSEDED = re.compile(r"batch of \d+ events: (\d+) superseded snapshots not written")
+#: A batch rolled back as a whole (a deadlock lost, a mirror failure): processing.process_due.
+ROLLED_BACK = re.compile(r"batch of \d+ events rolled back \(([^)]*)")
 
 
 def check(world: Any) -> list[str]:
@@ -372,6 +378,10 @@ def report(result: dict[str, Any]) -> None:
         + " (postgres: every backend of the database)"
     )
     print(f"  statuses        {d['statuses']}")
+    print(
+        f"  rolled back     {d['rolled_back']} batches (a deadlock lost, or a failure); "
+        f"{d['deadlocks']} deadlocks in PostgreSQL (batches or link passes; each costs 1 s)"
+    )
     print(
         f"  superseded      {d['superseded']} snapshots not written (a newer event of their "
         "object was in the same batch)"

@@ -164,3 +164,41 @@ def test_an_unpaid_invoice_has_no_payment_links_since_2025_03_31(client: Any) ->
     invoice = Invoice.objects.get(account="acct_u")
     assert (invoice.payment_intent_id, invoice.charge_id) == (None, None)
     assert PaymentIntent.objects.get(account="acct_u").invoice_id is None
+
+
+def test_a_link_pass_locks_a_row_committed_after_its_locks_before_writing_it(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass after commit locks the payment's rows in one order, then reads them. A row of
+    a known id that another transaction commits between the two (here the charge the invoice
+    names) must not be written unlocked: that lock, taken out of order, let a pass and a
+    worker's batch deadlock (a second's stall each). The pass starts again and locks it."""
+    from django.db import connection, router
+
+    from stripe_mirror.sync import links
+    from tests import live
+
+    if not connection.features.has_select_for_update:
+        pytest.skip("SQLite has one writer at a time: there is no pass after commit")
+    event = build_event("invoice.paid", _invoice(charge="ch_1"), created=T1, api_version=OLD_API)
+    assert post_event(client, event, secret=SECRET).status_code == 200
+    assert not Charge.objects.exists()
+
+    real_discover = links._discover
+    rounds: list[int] = []
+
+    def discover_after_a_commit(*args: Any) -> Any:
+        if not rounds:  # the charge's own event, committed by another worker meanwhile
+            live.in_other_connection(
+                lambda: Charge.objects.create(stripe_id="ch_1", account="", livemode=False)
+            )
+        rounds.append(len(rounds))
+        return real_discover(*args)
+
+    monkeypatch.setattr(links, "_discover", discover_after_a_commit)
+    ids = links._Ids()
+    ids.add("in_1", None, "ch_1")
+    links._settle(links._Scope("", False), ids, router.db_for_write(Invoice))
+
+    assert len(rounds) == 2  # the first round found an unlocked row: it started again
+    assert Charge.objects.get(stripe_id="ch_1").invoice_id == "in_1"

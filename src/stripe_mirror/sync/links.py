@@ -205,14 +205,18 @@ class _Grew(Exception):
 def _locked_recompute(alias: str, scope: _Scope, ids: _Ids, *, final: bool) -> None:
     """Lock the rows of every known id BEFORE reading what they derive from: a pass that read
     earlier could otherwise write an older answer over a newer one. Raises ``_Grew`` (unless
-    ``final``) when the reads find more rows: locking those now, after the others, would break
-    the order that keeps passes from deadlocking."""
-    _lock(alias, scope, ids)
+    ``final``) when the reads find more rows, or a row of a known id that did not exist yet
+    when the locks were taken (another transaction committed it in between): locking those
+    now, after the others, would break the order that keeps passes from deadlocking."""
+    held = _lock(alias, scope, ids)
     locked = ids.copy()
     rows = _discover(alias, scope, ids)
-    if ids.size() != locked.size() and not final:
+    derived = _derive(rows)
+    if not final and (
+        ids.size() != locked.size() or any((m, r["id"]) not in held for m, r, _ in derived)
+    ):
         raise _Grew
-    _write(_derive(rows))
+    _write(derived)
 
 
 # --- loading a payment's rows -----------------------------------------------------------------
@@ -366,9 +370,11 @@ def _epoch(value: object) -> float:
     return value.timestamp()
 
 
-def _lock(alias: str, scope: _Scope, ids: _Ids) -> None:
+def _lock(alias: str, scope: _Scope, ids: _Ids) -> set[tuple[type[StripeModel], int]]:
     """Lock the rows the links are written to, always in the same order: by object type, then
-    id, as a worker's batch does (no deadlock between two settling passes, or with a batch)."""
+    id, as a worker's batch does (no deadlock between two settling passes, or with a batch).
+    Returns the rows locked (model, primary key)."""
+    held: set[tuple[type[StripeModel], int]] = set()
     connection = connections[alias]
     quote = connection.ops.quote_name
     # The order of a worker's batch (processing._lock_order): by object type.
@@ -381,11 +387,15 @@ def _lock(alias: str, scope: _Scope, ids: _Ids) -> None:
             table, key = quote(model._meta.db_table), quote("stripe_id")
             scoped = f"{quote('account')} = %s AND {quote('livemode')} = %s"
             match = f"{key} IN ({', '.join(['%s'] * len(stripe_ids))})"
-            order = f"ORDER BY {key} {connection.ops.for_update_sql()}"
+            # In code point order, as Python sorts the batch (a PostgreSQL database's
+            # collation, en_US say, may order mixed-case ids otherwise).
+            collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+            order = f"ORDER BY {key}{collate} {connection.ops.for_update_sql()}"
             sql = f"SELECT {quote('id')} FROM {table} WHERE {scoped} AND {match} {order}"  # noqa: S608
             with connection.cursor() as cursor:
                 cursor.execute(sql, [scope.account, scope.livemode, *sorted(stripe_ids)])
-                cursor.fetchall()
+                held.update((model, pk) for (pk,) in cursor.fetchall())
+    return held
 
 
 # --- facts and derived links -------------------------------------------------------------
