@@ -23,6 +23,8 @@ class Invoice(StripeModel):
     payment_intent = link("PaymentIntent", "payment_intent_id", related_name="+")
     charge_id = ref("charge")
     charge = link("Charge", "charge_id", related_name="+")
+    default_payment_method_id = ref("default_payment_method")
+    default_payment_method = link("PaymentMethod", "default_payment_method_id", related_name="+")
     renders_payment_intent = renders("payment_intent")
     renders_charge = renders("charge")
     status = code("status", index=True)

@@ -89,6 +89,8 @@ class Refund(StripeModel):
     charge = link("Charge", "charge_id", related_name="refunds")
     payment_intent_id = ref("payment_intent")
     payment_intent = link("PaymentIntent", "payment_intent_id", related_name="refunds")
+    customer_id = ref("customer")
+    customer = link("Customer", "customer_id", related_name="refunds")
     balance_transaction_id = ref("balance_transaction")
     status = code("status", index=True)
     reason = code("reason")
