@@ -65,8 +65,9 @@ class Result(enum.StrEnum):
     UPDATED = "updated"
     DELETED = "deleted"
     SKIPPED_OLDER = "skipped_older"  # the row holds a newer snapshot
-    #: The row already holds its second's newest snapshot, and now it is known for sure: it
-    #: had won its tie by the fallback (a guess), which deletes nothing, and now by the rules.
+    #: The row already holds its second's newest snapshot, and the rules (or a refetch) now
+    #: say so. It may have won its tie by the fallback guess earlier, which deletes nothing:
+    #: its embedded lists may delete now. (The row itself is not written again.)
     CONFIRMED = "confirmed"
     SKIPPED_DELETED = "skipped_deleted"  # the object was deleted; never resurrected
     NO_ID = "no_id"  # objects without an id (invoice.upcoming) are not stored
