@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
@@ -44,7 +46,7 @@ class Customer(StripeModel):
 
     customer = Customer.objects.get(stripe_id="cus_123")
     customer.active_subscriptions()            # in force: active or trialing
-    customer.has_active_price("price_gold")    # a price id or a lookup_key
+    customer.has_active_price("price_gold")    # a price or plan id, or a lookup_key
     customer.has_active_product("prod_gold")
     Customer.objects.paying()                  # everyone with a subscription in force
     """
@@ -85,15 +87,11 @@ class Customer(StripeModel):
         prices name only the plan). A plan's id is also a price's id, and only prices have a
         lookup_key, so the price is looked for among both."""
         keyed = self._catalogue(Price).filter(lookup_key=price).values("stripe_id")
-        return bool(
-            self._active_items()
-            .filter(
-                models.Q(price_id=price)
-                | models.Q(plan_id=price)
-                | models.Q(price_id__in=keyed)
-                | models.Q(plan_id__in=keyed)
-            )
-            .exists()
+        return self._billing(
+            models.Q(price_id=price),
+            models.Q(plan_id=price),
+            models.Q(price_id__in=keyed),
+            models.Q(plan_id__in=keyed),
         )
 
     def has_active_product(self, product: str) -> bool:
@@ -102,15 +100,15 @@ class Customer(StripeModel):
         the mirrored price or plan of its id."""
         prices = self._catalogue(Price).filter(product_id=product).values("stripe_id")
         plans = self._catalogue(Plan).filter(product_id=product).values("stripe_id")
-        return bool(
-            self._active_items()
-            .filter(
-                models.Q(product_id=product)
-                | models.Q(price_id__in=prices)
-                | models.Q(plan_id__in=plans)
-            )
-            .exists()
+        return self._billing(
+            models.Q(product_id=product),
+            models.Q(price_id__in=prices),
+            models.Q(plan_id__in=plans),
         )
+
+    def _billing(self, *matches: models.Q) -> bool:
+        """Does an item of a subscription in force match any of ``matches``?"""
+        return bool(self._active_items().filter(reduce(operator.or_, matches)).exists())
 
     def _catalogue(self, model: type[Price | Plan]) -> StripeQuerySet:
         """Prices or plans of this customer's account and mode."""
