@@ -1,4 +1,4 @@
-"""Regenerate the table of typed models in docs/models.md from the code.
+"""Regenerate the tables of docs/models.md (typed models, older shapes) from the code.
 
 PYTHONPATH=src:.:example python scripts/models_table.py          # rewrite docs/models.md
 PYTHONPATH=src:.:example python scripts/models_table.py --check  # exit 1 if out of date
@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "models.md"
-START = "<!-- models-table:"
-END = "<!-- end models-table -->"
 _COMMON = {
     "id",
     "stripe_id",
@@ -52,11 +50,36 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def old_shapes() -> str:
+    """Every older shape a typed column reads, from the columns' ``old(...)`` declarations."""
+    from stripe_mirror.models import TYPED_MODELS
+    from stripe_mirror.models.base import old_sources
+
+    lines = [
+        "| column | also reads (older objects) | until |",
+        "|---|---|---|",
+    ]
+    for model in sorted(TYPED_MODELS.values(), key=lambda m: m.__name__):
+        for field in model._meta.concrete_fields:
+            for shape in old_sources(field):
+                lines.append(
+                    f"| `{model.__name__}.{field.name}` | {shape.described} | {shape.before} |"
+                )
+    return "\n".join(lines)
+
+
+#: Generated blocks of docs/models.md: marker name -> what fills it.
+BLOCKS = {"models-table": table, "old-shapes-table": old_shapes}
+
+
 def rendered(text: str) -> str:
-    head, _, rest = text.partition(START)
-    marker, _, rest = rest.partition("\n")
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}{marker}\n{table()}\n{END}{tail}"
+    for name, make in BLOCKS.items():
+        start, end = f"<!-- {name}:", f"<!-- end {name} -->"
+        head, _, rest = text.partition(start)
+        marker, _, rest = rest.partition("\n")
+        _, _, tail = rest.partition(end)
+        text = f"{head}{start}{marker}\n{make()}\n{end}{tail}"
+    return text
 
 
 def main() -> int:

@@ -22,11 +22,14 @@ import copy
 import itertools
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from stripe_mirror.models import TYPED_MODELS, StripeModel
+from stripe_mirror.sync import Origin, upsert
 from stripe_mirror.testing import build_event
 
 DATA = Path(__file__).parent / "data"
@@ -155,3 +158,25 @@ def event_type_carrying(object_type: str) -> str | None:
     ]
     updated = [name for name in candidates if name.endswith(".updated")]
     return (updated or candidates or [None])[0]
+
+
+def sync(post: Callable[..., Any], obj: Mapping[str, Any], **event_kwargs: Any) -> StripeModel:
+    """Mirror ``obj`` through the endpoint (``post``: the conftest fixture) or, for types no
+    event carries, through the sync, and return its row. ``event_kwargs`` go to build_event
+    (``api_version=...``)."""
+    object_type = str(obj["object"])
+    model = TYPED_MODELS[object_type]
+    event_type = event_type_carrying(object_type)
+    if event_type is None:
+        origin = Origin(
+            event_id="evt_fields",
+            event_type=f"{object_type}.updated",
+            created=datetime.now(tz=UTC),
+            account="",
+            livemode=False,
+            api_version=event_kwargs.get("api_version"),
+        )
+        upsert(obj, origin)
+    else:
+        assert post(build_event(event_type, obj, **event_kwargs)).status_code == 200
+    return model.objects.get(stripe_id=obj["id"])

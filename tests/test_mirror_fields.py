@@ -5,11 +5,10 @@
   to a value of its own (so that a column reading its neighbour's field, or converting it the
   wrong way, fails). The expected values are computed here from the declared source paths with
   this module's own path walk and conversions, not with the sync's.
-* Every declared source path is checked against objects.json: its first segment must be a
-  current property of the object type, or a property removed since 2023-08-16 (an older API
-  version's field) that has a current alternative, so that a renamed or removed field is noticed.
-* Objects rendered by older API versions (removed fields present, their replacements absent)
-  still sync into the same columns.
+* Every declared source path is checked against objects.json: a current path must be a
+  current property of the object type, so that a renamed or removed field is noticed; an older
+  shape (``old(...)``) must agree with objects.json on when it was removed.
+* Objects rendered by older API versions: tests/test_mirror_old_shapes.py.
 """
 
 from __future__ import annotations
@@ -24,9 +23,8 @@ import pytest
 from django.db import models
 
 from stripe_mirror.models import TYPED_MODELS, StripeModel
-from stripe_mirror.models.base import source_of
-from stripe_mirror.sync import DELETABLE, Origin, upsert
-from stripe_mirror.testing import build_event
+from stripe_mirror.models.base import ABSENT, Old, old_sources, source_of
+from stripe_mirror.sync import DELETABLE
 from tests import stripe_data
 
 pytestmark = pytest.mark.django_db
@@ -58,21 +56,9 @@ UNMARKED_TIMES: frozenset[tuple[str, str]] = frozenset(
         ("subscription_item", "current_period_end"),
     }
 )
-#: The removed fields the mirror must keep reading (the issue names them).
-OLD_FIELDS_REQUIRED = {
-    ("invoice", "subscription"),
-    ("invoice", "charge"),
-    ("invoice", "payment_intent"),
-    ("subscription", "current_period_start"),
-    ("subscription", "current_period_end"),
-    ("discount", "coupon"),
-    ("charge", "invoice"),
-    ("promotion_code", "coupon"),
-    ("line_item", "price"),
-}
-OLD_API_VERSION = "2024-06-20"
-
 MISSING: Any = object()
+#: The oldest API version objects.json knows the removed properties of.
+REMOVED_SINCE = "2023-08-16"
 
 
 # --- what the models declare -------------------------------------------------------------
@@ -81,12 +67,22 @@ MISSING: Any = object()
 def sourced_fields(
     model: type[StripeModel],
 ) -> list[tuple[models.Field[Any, Any], tuple[str, ...]]]:
+    """Each sourced column with its declared paths (current and older; not derivations)."""
     found = []
     for field in model._meta.concrete_fields:
-        paths = source_of(field)
-        if paths is not None:
-            found.append((field, paths))
+        sources = source_of(field)
+        if sources is not None:
+            found.append((field, tuple(p for p in sources if isinstance(p, str))))
     return found
+
+
+def old_shapes(field: models.Field[Any, Any]) -> dict[str, Old]:
+    """The column's older paths, by path."""
+    return {o.source: o for o in old_sources(field) if isinstance(o.source, str)}
+
+
+def is_old(field: models.Field[Any, Any], path: str) -> bool:
+    return path in old_shapes(field)
 
 
 def all_columns() -> Iterator[tuple[str, models.Field[Any, Any], tuple[str, ...]]]:
@@ -179,13 +175,22 @@ def expected_value(field: models.Field[Any, Any], raw: Any) -> Any:
     return "" if raw is None else raw
 
 
+def first_present(obj: Mapping[str, Any], field: models.Field[Any, Any]) -> Any:
+    """The raw value of the first declared source present in ``obj`` (paths walked here,
+    derivations called), else MISSING."""
+    for source in source_of(field) or ():
+        raw = walk(obj, source) if isinstance(source, str) else source(obj)
+        if raw is not MISSING and raw is not ABSENT:
+            return raw
+    return MISSING
+
+
 def expected_row(model: type[StripeModel], obj: Mapping[str, Any]) -> dict[str, Any]:
-    """Every sourced column's value for ``obj``: the first declared path present wins."""
-    expected = {}
-    for field, paths in sourced_fields(model):
-        raw = next((v for v in (walk(obj, p) for p in paths) if v is not MISSING), MISSING)
-        expected[field.attname] = expected_value(field, raw)
-    return expected
+    """Every sourced column's value for ``obj``: the first declared source present wins."""
+    return {
+        field.attname: expected_value(field, first_present(obj, field))
+        for field, _ in sourced_fields(model)
+    }
 
 
 #: A Stripe value of each column type, made distinct by the column's index.
@@ -239,26 +244,7 @@ def expands_to(object_type: str, path: str) -> str | None:
 
 # --- syncing -----------------------------------------------------------------------------
 
-
-def sync(post: Callable[..., Any], obj: Mapping[str, Any], **event_kwargs: Any) -> StripeModel:
-    """Mirror ``obj`` through the endpoint (or, for types no event carries, the sync), and
-    return its row."""
-    object_type = str(obj["object"])
-    model = TYPED_MODELS[object_type]
-    event_type = stripe_data.event_type_carrying(object_type)
-    if event_type is None:
-        origin = Origin(
-            event_id="evt_fields",
-            event_type=f"{object_type}.updated",
-            created=datetime.now(tz=UTC),
-            account="",
-            livemode=False,
-            api_version=event_kwargs.get("api_version"),
-        )
-        upsert(obj, origin)
-    else:
-        assert post(build_event(event_type, obj, **event_kwargs)).status_code == 200
-    return model.objects.get(stripe_id=obj["id"])
+sync = stripe_data.sync
 
 
 def mismatches(row: StripeModel, expected: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -285,16 +271,24 @@ def test_deletable_types_are_stripes() -> None:
 
 def _path_problem(object_type: str, field: models.Field[Any, Any], path: str) -> str | None:
     first = path.split(".", maxsplit=1)[0]
+    if is_old(field, path):
+        return _old_path_problem(object_type, path, old_shapes(field)[path])
     if first in properties(object_type):
         return None
-    if first not in removed(object_type):
-        return f"{path}: no such property"
-    paths = source_of(field) or ()
-    if any(is_current(object_type, p) for p in paths):
-        return None
-    if (object_type, field.attname) in OLD_ONLY:
-        return None
-    return f"{path}: removed from the API, and the column has no current path"
+    if first in removed(object_type):
+        return f"{path}: removed from the API: declare it old(..., before=...)"
+    return f"{path}: no such property"
+
+
+def _old_path_problem(object_type: str, path: str, shape: Old) -> str | None:
+    """An older path agrees with objects.json: removed since 2023-08-16 if it says so, from
+    an earlier version if objects.json does not know it at all."""
+    first = path.split(".", maxsplit=1)[0]
+    if first in properties(object_type):
+        return None  # another current field, read when the column's own is not rendered
+    if first in removed(object_type):
+        return None if shape.before > REMOVED_SINCE else f"{path}: removed after {shape.before}"
+    return None if shape.before < REMOVED_SINCE else f"{path}: unknown to objects.json"
 
 
 Check = Callable[[str, Any, str], str | None]  # (object type, field, path) -> problem
@@ -373,7 +367,7 @@ def test_columns_are_named_after_their_fields() -> None:
         f"{object_type}.{field.name} <- {path}"
         for object_type, field, paths in all_columns()
         for path in paths
-        if not _named_after(field, path)
+        if not is_old(field, path) and not _named_after(field, path)
     ]
     assert misnamed == []
 
@@ -434,58 +428,3 @@ def test_expanded_objects_are_read_as_their_id(post: Callable[..., Any], object_
     row = sync(post, obj)
 
     assert mismatches(row, expected) == {}
-
-
-# --- older API versions ------------------------------------------------------------------
-
-
-def old_field_cases() -> list[tuple[str, str, str]]:
-    """(object type, column, removed path) for every column that reads a removed field."""
-    return [
-        (object_type, field.attname, path)
-        for object_type, field, paths in all_columns()
-        for path in paths
-        if not is_current(object_type, path)
-    ]
-
-
-def test_old_fields_required_by_the_issue_are_read() -> None:
-    read = {
-        (object_type, path.split(".", maxsplit=1)[0]) for object_type, _, path in old_field_cases()
-    }
-    assert read >= OLD_FIELDS_REQUIRED
-
-
-def old_value(object_type: str, path: str, index: int) -> Any:
-    """A value of the removed field's old type: an id, an embedded object, a unix time..."""
-    spec = removed(object_type)[path.split(".", maxsplit=1)[0]]
-    kind = spec["type"]
-    if kind == "expandable":
-        return f"old{index}_{path}"
-    if kind == "object":
-        return {"id": f"old{index}_{path}", "object": spec["object_types"][0]}
-    if kind == "boolean":
-        return True
-    return 1_400_000_000 + index  # the removed integers the mirror reads are unix times
-
-
-@pytest.mark.parametrize(
-    ("object_type", "column", "path"),
-    old_field_cases(),
-    ids=[f"{t}.{p}" for t, _, p in old_field_cases()],
-)
-def test_old_api_version_field_syncs(
-    post: Callable[..., Any], object_type: str, column: str, path: str
-) -> None:
-    model = TYPED_MODELS[object_type]
-    field = model._meta.get_field(column)
-    obj = stripe_data.fixture(object_type)
-    for other in source_of(field) or ():  # as an older version renders it: no new field
-        if other != path and is_current(object_type, other):
-            drop(obj, other)
-    obj[path] = old_value(object_type, path, len(path))
-
-    row = sync(post, obj, api_version=OLD_API_VERSION)
-
-    assert getattr(row, column) == expected_value(field, obj[path])
-    assert getattr(row, column) is not None

@@ -129,3 +129,77 @@ def test_invoice_lines(post):
     post(build_event("invoice.finalized", invoice, created=5))
     lines = Invoice.objects.get().lines.order_by("amount")
     assert [(line.stripe_id, line.amount) for line in lines] == [("il_1", 100), ("il_2", 200)]
+
+
+# --- items that name a price, a plan or both (older API versions, localstripe) -----------
+
+PLAN = {"id": "basic_monthly", "object": "plan", "product": "prod_basic", "interval": "month"}
+PRICE = {"id": "basic_monthly", "object": "price", "product": "prod_basic"}
+ITEM_SHAPES = {
+    "price only": {"price": PRICE},
+    "plan only": {"plan": PLAN},
+    "price and plan": {"price": PRICE, "plan": PLAN},
+}
+
+
+def _subscribe(post, shape, item_fields):
+    sub = {
+        "id": "sub_shape",
+        "object": "subscription",
+        "customer": "cus_shape",
+        "status": "active",
+        "items": {
+            "object": "list",
+            "has_more": False,
+            "data": [{"id": "si_shape", "object": "subscription_item", **item_fields}],
+        },
+    }
+    post(build_event("customer.created", {"id": "cus_shape", "object": "customer"}, created=1))
+    post(build_event("customer.subscription.created", sub, created=2))
+    return Customer.objects.get(stripe_id="cus_shape")
+
+
+@pytest.mark.parametrize("shape", sorted(ITEM_SHAPES))
+def test_has_active_price_and_product_whatever_the_item_names(post, shape):
+    customer = _subscribe(post, shape, ITEM_SHAPES[shape])
+
+    assert customer.has_active_price("basic_monthly")
+    assert customer.has_active_product("prod_basic")
+    assert not customer.has_active_price("premium_monthly")
+    assert not customer.has_active_product("prod_premium")
+
+
+@pytest.mark.parametrize("shape", sorted(ITEM_SHAPES))
+def test_lookup_key_of_the_price_with_the_plans_id(post, shape):
+    """Plans have no lookup_key; the price of the same id may have one."""
+    customer = _subscribe(post, shape, ITEM_SHAPES[shape])
+    assert not customer.has_active_price("basic")
+
+    post(build_event("price.created", {**PRICE, "lookup_key": "basic"}, created=3))
+
+    assert customer.has_active_price("basic")
+    assert not customer.has_active_price("premium")
+
+
+def test_a_plan_that_names_no_product_is_matched_through_the_mirrored_plan(post):
+    """Plans of API versions before 2018-02-05 name no product; a later snapshot of the plan
+    (or its price) does."""
+    bare_plan = {key: value for key, value in PLAN.items() if key != "product"}
+    customer = _subscribe(post, "plan only", {"plan": bare_plan})
+    assert not customer.has_active_product("prod_basic")
+
+    post(build_event("plan.updated", PLAN, created=3))
+
+    assert customer.has_active_product("prod_basic")
+    assert not customer.has_active_product("prod_premium")
+
+
+def test_other_accounts_prices_do_not_count(post):
+    customer = _subscribe(post, "plan only", {"plan": PLAN})
+    post(
+        build_event(
+            "price.created", {**PRICE, "lookup_key": "basic"}, created=3, account="acct_other"
+        )
+    )
+
+    assert not customer.has_active_price("basic")

@@ -8,7 +8,7 @@ from typing import Any
 
 from stripe_mirror.models import StripeModel, StripeObject
 from stripe_mirror.sync import model_for
-from stripe_mirror.sync.fields import MISSING, columns, lookup
+from stripe_mirror.sync.fields import MISSING, columns, read
 
 from .world import Life, World
 
@@ -85,9 +85,7 @@ def _columns(life: Life, row: StripeModel) -> dict[str, tuple[Any, Any]]:
     links = LINK_COLUMNS.get(life.key.type, ())
     found = {}
     for column in columns(model):
-        raw = next(
-            (v for p in column.paths if (v := lookup(life.final, p)) is not MISSING), MISSING
-        )
+        raw = read(column, life.final)
         if raw is not MISSING:
             expected = column.convert(raw)
         elif column.attname in links:

@@ -12,7 +12,8 @@ reads these declarations, so a model is nothing but its columns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.db import models
@@ -26,34 +27,84 @@ KEY_FIELDS = ("account", "livemode", "stripe_id")
 _SOURCE_ATTR = "stripe_source"
 _RENDERS_ATTR = "stripe_renders"
 
+#: What a derivation returns when the object has nothing to derive the value from (the
+#: column is then left as it is, like a path that is not in the object).
+ABSENT: Any = object()
 
-def sourced(field: models.Field[Any, Any], source: str | Sequence[str] | None) -> Any:
-    """Attach the Stripe path(s) a column is read from. Several paths are tried in order (the
-    first one present in the object wins): this is how one column follows a field that
-    moved between API versions. Returns the field (typed Any so that assignment to a model
-    attribute keeps Django's field typing)."""
+#: Computes a column's value from an older shape of the object (or returns ABSENT).
+Derivation = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Old:
+    """A shape of a column's field that only older objects have: a path (``account_balance``)
+    or a derivation from fields of another encoding (``closed``/``forgiven`` for ``status``).
+    ``before`` is the API version that renders the current shape instead (``2019-10-17``), or
+    the month from which every version renders it (``2020-04``: prices, added to all versions)."""
+
+    source: str | Derivation
+    before: str
+
+    @property
+    def described(self) -> str:
+        """The path, or the first paragraph of the derivation's docstring (for the docs)."""
+        if isinstance(self.source, str):
+            return f"`{self.source}`"
+        paragraph = (self.source.__doc__ or self.source.__name__).strip().split("\n\n")[0]
+        return " ".join(line.strip() for line in paragraph.splitlines())
+
+
+def old(source: str | Derivation, *, before: str) -> Old:
+    return Old(source, before)
+
+
+#: Where a column is read from: a path, an older shape, or several, tried in order.
+Source = str | Old
+Sources = Source | Sequence[Source] | None
+
+
+def sourced(field: models.Field[Any, Any], source: Sources) -> Any:
+    """Attach the Stripe path(s) a column is read from. Several are tried in order (the first
+    one present in the object wins): this is how one column follows a field that moved or
+    was renamed between API versions. Returns the field (typed Any so that assignment to a
+    model attribute keeps Django's field typing)."""
     setattr(
         field,
         _SOURCE_ATTR,
-        (source,) if isinstance(source, str) or source is None else tuple(source),
+        (source,) if isinstance(source, str | Old) or source is None else tuple(source),
     )
     return field
 
 
-def source_of(field: models.Field[Any, Any]) -> tuple[str, ...] | None:
-    """The paths declared for ``field``, or None when it is not read from the object (a
-    base column that the model's object type lacks, see ``StripeModel.NOT_IN_STRIPE``)."""
-    paths = getattr(field, _SOURCE_ATTR, None)
-    if paths is None or field.name in getattr(field.model, "NOT_IN_STRIPE", ()):
+def _declared(field: models.Field[Any, Any]) -> tuple[Source | None, ...] | None:
+    declared: tuple[Source | None, ...] | None = getattr(field, _SOURCE_ATTR, None)
+    if declared is None or field.name in getattr(field.model, "NOT_IN_STRIPE", ()):
         return None
-    return tuple(p if p is not None else field.name for p in paths)
+    return declared
+
+
+def source_of(field: models.Field[Any, Any]) -> tuple[str | Derivation, ...] | None:
+    """The paths and derivations declared for ``field``, in order, or None when it is not
+    read from the object (a base column that the model's object type lacks, see
+    ``StripeModel.NOT_IN_STRIPE``)."""
+    declared = _declared(field)
+    if declared is None:
+        return None
+    return tuple(
+        field.name if s is None else s.source if isinstance(s, Old) else s for s in declared
+    )
+
+
+def old_sources(field: models.Field[Any, Any]) -> tuple[Old, ...]:
+    """The older shapes declared for ``field`` (for the docs and the tests)."""
+    return tuple(s for s in _declared(field) or () if isinstance(s, Old))
 
 
 # --- column helpers ---------------------------------------------------------------------
 # Short constructors so that a model reads like the Stripe object it mirrors.
 
 
-def text(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+def text(source: Sources = None, *, index: bool = False) -> Any:
     """A free-form string (name, description, url): unbounded, not indexable on MariaDB."""
     if index:
         return sourced(
@@ -62,41 +113,41 @@ def text(source: str | Sequence[str] | None = None, *, index: bool = False) -> A
     return sourced(models.TextField(blank=True, default=""), source)
 
 
-def code(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+def code(source: Sources = None, *, index: bool = False) -> Any:
     """A short string: an enum value (status), a currency, a country."""
     return sourced(models.CharField(max_length=64, blank=True, default="", db_index=index), source)
 
 
-def integer(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+def integer(source: Sources = None, *, index: bool = False) -> Any:
     """An amount in the smallest currency unit, or a count."""
     return sourced(models.BigIntegerField(null=True, blank=True, db_index=index), source)
 
 
-def number(source: str | Sequence[str] | None = None) -> Any:
+def number(source: Sources = None) -> Any:
     return sourced(models.FloatField(null=True, blank=True), source)
 
 
-def decimal(source: str | Sequence[str] | None = None) -> Any:
+def decimal(source: Sources = None) -> Any:
     """A decimal sent as a string (``unit_amount_decimal``)."""
     return sourced(
         models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True), source
     )
 
 
-def flag(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+def flag(source: Sources = None, *, index: bool = False) -> Any:
     return sourced(models.BooleanField(null=True, blank=True, db_index=index), source)
 
 
-def timestamp(source: str | Sequence[str] | None = None, *, index: bool = False) -> Any:
+def timestamp(source: Sources = None, *, index: bool = False) -> Any:
     """A unix time in the object, a timezone-aware datetime here."""
     return sourced(models.DateTimeField(null=True, blank=True, db_index=index), source)
 
 
-def json(source: str | Sequence[str] | None = None) -> Any:
+def json(source: Sources = None) -> Any:
     return sourced(models.JSONField(null=True, blank=True), source)
 
 
-def ref(source: str | Sequence[str] | None = None) -> Any:
+def ref(source: Sources = None) -> Any:
     """The id of another Stripe object (expanded objects are reduced to their id). Indexed:
     relations join on it."""
     return sourced(StripeIdField(max_length=255, null=True, blank=True, db_index=True), source)

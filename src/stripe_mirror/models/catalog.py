@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import StripeModel, code, decimal, flag, integer, link, number, ref, text, timestamp
+from .base import StripeModel, code, decimal, flag, integer, link, number, old, ref, text, timestamp
+from .legacy import CLOVER
 
 
 class Product(StripeModel):
@@ -64,7 +65,8 @@ class Coupon(StripeModel):
     STRIPE_OBJECT: ClassVar[str] = "coupon"
 
     name = text("name")
-    percent_off = number("percent_off")
+    # Before 2018-07-27 percent_off was rounded to an integer; percent_off_precise was exact.
+    percent_off = number((old("percent_off_precise", before="2018-07-27"), "percent_off"))
     amount_off = integer("amount_off")
     currency = code("currency")
     duration = code("duration")
@@ -82,8 +84,7 @@ class PromotionCode(StripeModel):
     STRIPE_OBJECT: ClassVar[str] = "promotion_code"
 
     code = text("code", index=True)
-    # Since 2025 under promotion.coupon; before, directly under coupon.
-    coupon_id = ref(("promotion.coupon", "coupon"))
+    coupon_id = ref(("promotion.coupon", old("coupon", before=CLOVER)))
     coupon = link("Coupon", "coupon_id", related_name="promotion_codes")
     customer_id = ref("customer")
     customer = link("Customer", "customer_id", related_name="promotion_codes")

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from django.db import models
 
-from .base import StripeModel, code, flag, integer, link, ref, text, timestamp
+from .base import StripeModel, code, flag, integer, link, old, ref, text, timestamp
 
 
 class Account(StripeModel):
@@ -15,7 +15,7 @@ class Account(StripeModel):
     email = text("email")
     country = code("country")
     type = code("type")
-    business_type = code("business_type")
+    business_type = code(("business_type", old("legal_entity.type", before="2019-02-19")))
     default_currency = code("default_currency")
     charges_enabled = flag("charges_enabled")
     payouts_enabled = flag("payouts_enabled")

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
 
-from .base import StripeModel, StripeQuerySet, code, flag, integer, link, ref, text, timestamp
+from .base import (
+    StripeModel,
+    StripeQuerySet,
+    code,
+    flag,
+    integer,
+    link,
+    old,
+    ref,
+    text,
+    timestamp,
+)
+from .catalog import Plan, Price
+from .legacy import CLOVER
 
 if TYPE_CHECKING:
     from .subscriptions import SubscriptionQuerySet
@@ -31,7 +46,7 @@ class Customer(StripeModel):
 
     customer = Customer.objects.get(stripe_id="cus_123")
     customer.active_subscriptions()            # in force: active or trialing
-    customer.has_active_price("price_gold")    # a price id or a lookup_key
+    customer.has_active_price("price_gold")    # a price or plan id, or a lookup_key
     customer.has_active_product("prod_gold")
     Customer.objects.paying()                  # everyone with a subscription in force
     """
@@ -45,7 +60,7 @@ class Customer(StripeModel):
     description = text("description")
     phone = text("phone")
     currency = code("currency")
-    balance = integer("balance")
+    balance = integer(("balance", old("account_balance", before="2019-10-17")))
     delinquent = flag("delinquent")
     tax_exempt = code("tax_exempt")
     default_payment_method_id = ref("invoice_settings.default_payment_method")
@@ -66,15 +81,39 @@ class Customer(StripeModel):
         return subscriptions
 
     def has_active_price(self, price: str) -> bool:
-        """Is a subscription in force billing this price (by id or lookup_key)?"""
-        items = self._active_items()
-        return bool(
-            items.filter(price_id=price).exists() or items.filter(price__lookup_key=price).exists()
+        """Is a subscription in force billing this price (by id or lookup_key)?
+
+        An item may name a price, a plan or both (older API versions and objects made before
+        prices name only the plan). A plan's id is also a price's id, and only prices have a
+        lookup_key, so the price is looked for among both."""
+        keyed = self._catalogue(Price).filter(lookup_key=price).values("stripe_id")
+        return self._billing(
+            models.Q(price_id=price),
+            models.Q(plan_id=price),
+            models.Q(price_id__in=keyed),
+            models.Q(plan_id__in=keyed),
         )
 
     def has_active_product(self, product: str) -> bool:
-        """Is a subscription in force billing a price of this product?"""
-        return bool(self._active_items().filter(product_id=product).exists())
+        """Is a subscription in force billing a price or plan of this product? An item that
+        does not name the product (a plan of API versions before 2018-02-05) is matched through
+        the mirrored price or plan of its id."""
+        prices = self._catalogue(Price).filter(product_id=product).values("stripe_id")
+        plans = self._catalogue(Plan).filter(product_id=product).values("stripe_id")
+        return self._billing(
+            models.Q(product_id=product),
+            models.Q(price_id__in=prices),
+            models.Q(plan_id__in=plans),
+        )
+
+    def _billing(self, *matches: models.Q) -> bool:
+        """Does an item of a subscription in force match any of ``matches``?"""
+        return bool(self._active_items().filter(reduce(operator.or_, matches)).exists())
+
+    def _catalogue(self, model: type[Price | Plan]) -> StripeQuerySet:
+        """Prices or plans of this customer's account and mode."""
+        rows: StripeQuerySet = model.objects.filter(account=self.account, livemode=self.livemode)
+        return rows
 
     def _active_items(self) -> Any:
         from .subscriptions import SubscriptionItem
@@ -122,8 +161,7 @@ class Discount(StripeModel):
     customer = link("Customer", "customer_id", related_name="discounts")
     subscription_id = ref("subscription")
     subscription = link("Subscription", "subscription_id", related_name="discounts")
-    # Since 2025 the coupon sits under source.coupon; before, directly under coupon.
-    coupon_id = ref(("source.coupon", "coupon"))
+    coupon_id = ref(("source.coupon", old("coupon", before=CLOVER)))
     coupon = link("Coupon", "coupon_id", related_name="discounts")
     promotion_code_id = ref("promotion_code")
     promotion_code = link("PromotionCode", "promotion_code_id", related_name="discounts")

@@ -4,35 +4,43 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import StripeModel, code, flag, integer, link, ref, renders, text, timestamp
+from .base import StripeModel, code, flag, integer, link, old, ref, renders, text, timestamp
+from .legacy import BASIL, invoice_status, line_subscription
 
 #: Where an invoice names its subscription: under parent since 2025-03-31, before at the top.
-INVOICE_SUBSCRIPTION = ("parent.subscription_details.subscription", "subscription")
+INVOICE_SUBSCRIPTION = (
+    "parent.subscription_details.subscription",
+    old("subscription", before=BASIL),
+)
+#: Where a line or an invoice item names its price: under pricing since 2025-03-31, before at
+#: the top; before prices (April 2020) only its plan, whose id is also a price id.
+PRICE = ("pricing.price_details.price", old("price", before=BASIL), old("plan", before="2020-04"))
 
 
 class Invoice(StripeModel):
     STRIPE_OBJECT: ClassVar[str] = "invoice"
 
+    created = timestamp(("created", old("date", before="2019-03-14")))
     customer_id = ref("customer")
     customer = link("Customer", "customer_id", related_name="invoices")
     subscription_id = ref(INVOICE_SUBSCRIPTION)
     subscription = link("Subscription", "subscription_id", related_name="invoices")
     # Before 2025-03-31 the invoice named its payment; since, invoice_payment objects do
     # (the sync fills these two from them, see sync/links.py).
-    payment_intent_id = ref("payment_intent")
+    payment_intent_id = ref(old("payment_intent", before=BASIL))
     payment_intent = link("PaymentIntent", "payment_intent_id", related_name="+")
-    charge_id = ref("charge")
+    charge_id = ref(old("charge", before=BASIL))
     charge = link("Charge", "charge_id", related_name="+")
     default_payment_method_id = ref("default_payment_method")
     default_payment_method = link("PaymentMethod", "default_payment_method_id", related_name="+")
     renders_payment_intent = renders("payment_intent")
     renders_charge = renders("charge")
-    status = code("status", index=True)
+    status = code(("status", old(invoice_status, before="2018-11-08")), index=True)
     number = text("number", index=True)
     currency = code("currency")
     customer_email = text("customer_email")
     billing_reason = code("billing_reason")
-    collection_method = code("collection_method")
+    collection_method = code(("collection_method", old("billing", before="2019-10-17")))
     amount_due = integer("amount_due")
     amount_paid = integer("amount_paid")
     amount_remaining = integer("amount_remaining")
@@ -43,7 +51,9 @@ class Invoice(StripeModel):
     period_start = timestamp("period_start")
     period_end = timestamp("period_end")
     effective_at = timestamp("effective_at")
-    finalized_at = timestamp("status_transitions.finalized_at")
+    finalized_at = timestamp(
+        ("status_transitions.finalized_at", old("finalized_at", before="2019-03-14"))
+    )
     paid_at = timestamp("status_transitions.paid_at")
     voided_at = timestamp("status_transitions.voided_at")
     hosted_invoice_url = text("hosted_invoice_url")
@@ -61,15 +71,21 @@ class LineItem(StripeModel):
 
     invoice_id = ref("invoice")
     invoice = link("Invoice", "invoice_id", related_name="lines")
-    subscription_id = ref(("subscription", "parent.subscription_item_details.subscription"))
+    subscription_id = ref(
+        (
+            old(line_subscription, before="2018-05-21"),
+            "subscription",
+            "parent.subscription_item_details.subscription",
+        )
+    )
     subscription = link("Subscription", "subscription_id", related_name="invoice_lines")
-    price_id = ref(("pricing.price_details.price", "price"))
+    price_id = ref(PRICE)
     price = link("Price", "price_id", related_name="invoice_lines")
     description = text("description")
     currency = code("currency")
     amount = integer("amount")
     quantity = integer("quantity")
-    proration = flag(("parent.subscription_item_details.proration", "proration"))
+    proration = flag(("parent.subscription_item_details.proration", old("proration", before=BASIL)))
     period_start = timestamp("period.start")
     period_end = timestamp("period.end")
 
@@ -85,8 +101,8 @@ class InvoiceItem(StripeModel):
     customer = link("Customer", "customer_id", related_name="invoice_items")
     invoice_id = ref("invoice")
     invoice = link("Invoice", "invoice_id", related_name="invoice_items")
-    subscription_id = ref(("parent.subscription_details.subscription", "subscription"))
-    price_id = ref(("pricing.price_details.price", "price"))
+    subscription_id = ref(INVOICE_SUBSCRIPTION)
+    price_id = ref(PRICE)
     description = text("description")
     currency = code("currency")
     amount = integer("amount")

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import StripeModel, code, flag, integer, link, number, ref, renders, text, timestamp
+from .base import (
+    StripeModel,
+    code,
+    flag,
+    integer,
+    link,
+    number,
+    old,
+    ref,
+    renders,
+    text,
+    timestamp,
+)
+from .legacy import BASIL, charge_disputed, intent_status
 
 
 class PaymentIntent(StripeModel):
@@ -14,14 +27,15 @@ class PaymentIntent(StripeModel):
     customer_id = ref("customer")
     customer = link("Customer", "customer_id", related_name="payment_intents")
     # Named here before 2025-03-31; since, the sync fills it from invoice_payment objects.
-    invoice_id = ref("invoice")
+    invoice_id = ref(old("invoice", before=BASIL))
     invoice = link("Invoice", "invoice_id", related_name="payment_intents")
     renders_invoice = renders("invoice")
-    payment_method_id = ref("payment_method")
+    payment_method_id = ref(("payment_method", old("source", before="2019-03")))
     payment_method = link("PaymentMethod", "payment_method_id", related_name="payment_intents")
-    latest_charge_id = ref("latest_charge")
+    # Before 2022-11-15 the intent listed its charges, newest first.
+    latest_charge_id = ref(("latest_charge", old("charges.data.0", before="2022-11-15")))
     latest_charge = link("Charge", "latest_charge_id", related_name="+")
-    status = code("status", index=True)
+    status = code((old(intent_status, before="2019-02-11"), "status"), index=True)
     currency = code("currency")
     amount = integer("amount")
     amount_received = integer("amount_received")
@@ -59,12 +73,14 @@ class Charge(StripeModel):
     payment_intent_id = ref("payment_intent")
     payment_intent = link("PaymentIntent", "payment_intent_id", related_name="charges")
     # Named here before 2025-03-31; since, the sync fills it from invoice_payment objects.
-    invoice_id = ref("invoice")
+    invoice_id = ref(old("invoice", before=BASIL))
     invoice = link("Invoice", "invoice_id", related_name="charges")
     renders_invoice = renders("invoice")
     balance_transaction_id = ref("balance_transaction")
     balance_transaction = link("BalanceTransaction", "balance_transaction_id", related_name="+")
-    payment_method_id = ref("payment_method")
+    # Charges made before payment methods (2019) name only their source (a card_ or src_ id,
+    # which Stripe now renders as their payment_method too).
+    payment_method_id = ref(("payment_method", old("source", before="2019-03")))
     status = code("status", index=True)
     currency = code("currency")
     amount = integer("amount")
@@ -73,7 +89,7 @@ class Charge(StripeModel):
     paid = flag("paid")
     captured = flag("captured")
     refunded = flag("refunded")
-    disputed = flag("disputed")
+    disputed = flag(("disputed", old(charge_disputed, before="2019-11")))
     failure_code = code("failure_code")
     description = text("description")
     receipt_email = text("receipt_email")

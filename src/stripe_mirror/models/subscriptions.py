@@ -6,7 +6,19 @@ from typing import ClassVar
 
 from django.db import models
 
-from .base import StripeModel, StripeQuerySet, code, flag, integer, link, ref, text, timestamp
+from .base import (
+    StripeModel,
+    StripeQuerySet,
+    code,
+    flag,
+    integer,
+    link,
+    old,
+    ref,
+    text,
+    timestamp,
+)
+from .legacy import BASIL
 
 #: Statuses in which Stripe considers a subscription in force.
 ACTIVE_STATUSES = ("active", "trialing")
@@ -31,17 +43,23 @@ class Subscription(StripeModel):
     status = code("status", index=True)
     currency = code("currency")
     description = text("description")
-    collection_method = code("collection_method")
+    collection_method = code(("collection_method", old("billing", before="2019-10-17")))
     cancel_at_period_end = flag("cancel_at_period_end")
     cancel_at = timestamp("cancel_at")
     canceled_at = timestamp("canceled_at")
     ended_at = timestamp("ended_at")
-    start_date = timestamp("start_date")
+    # Objects rendered before start_date was added (May 2019) began at their creation:
+    # not at ``start``, the start of their current plan configuration.
+    start_date = timestamp(("start_date", old("created", before="2019-05")))
     trial_start = timestamp("trial_start")
     trial_end = timestamp("trial_end")
     # Since 2025-03-31 the billing period lives on each item; before, on the subscription.
-    current_period_start = timestamp(("current_period_start", "items.data.0.current_period_start"))
-    current_period_end = timestamp(("current_period_end", "items.data.0.current_period_end"))
+    current_period_start = timestamp(
+        (old("current_period_start", before=BASIL), "items.data.0.current_period_start")
+    )
+    current_period_end = timestamp(
+        (old("current_period_end", before=BASIL), "items.data.0.current_period_end")
+    )
     default_payment_method_id = ref("default_payment_method")
     default_payment_method = link("PaymentMethod", "default_payment_method_id", related_name="+")
     latest_invoice_id = ref("latest_invoice")
@@ -75,7 +93,8 @@ class SubscriptionItem(StripeModel):
 
     subscription_id = ref("subscription")
     subscription = link("Subscription", "subscription_id", related_name="items")
-    price_id = ref("price")
+    # Before prices (April 2020) an item named only its plan, whose id is also a price id.
+    price_id = ref(("price", old("plan", before="2020-04")))
     price = link("Price", "price_id", related_name="subscription_items")
     plan_id = ref("plan")
     product_id = ref(("price.product", "plan.product"))
@@ -96,7 +115,7 @@ class SubscriptionSchedule(StripeModel):
     subscription_id = ref("subscription")
     subscription = link("Subscription", "subscription_id", related_name="schedules")
     status = code("status", index=True)
-    end_behavior = code("end_behavior")
+    end_behavior = code(("end_behavior", old("renewal_behavior", before="2019-10-17")))
     released_subscription_id = ref("released_subscription")
     canceled_at = timestamp("canceled_at")
     completed_at = timestamp("completed_at")

@@ -2,10 +2,11 @@
 
 Each column of a mirror model names the path(s) it is read from (``models.base.sourced``).
 A path is dotted (``invoice_settings.default_payment_method``); a numeric segment indexes a
-list (``items.data.0.current_period_end``). Of several paths the first one PRESENT in the
-object wins; a path that is present with a null value gives null. When no path is present
-(a field this API version does not render), the column is left as it is: absent is
-"unknown", not "empty".
+list (``items.data.0.current_period_end``). A column may also declare a derivation from an
+older shape of the object (``models/legacy.py``), which answers ABSENT when the object is not
+in that shape. Of several sources the first one PRESENT in the object wins; a path that is
+present with a null value gives null. When no source is present (a field this API version
+does not render), the column is left as it is: absent is "unknown", not "empty".
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any
 
 from django.db import models
 
-from ..models.base import StripeModel, rendered_key, source_of
+from ..models.base import ABSENT, Derivation, StripeModel, rendered_key, source_of
 
-#: Marks a path that is not in the object.
-MISSING: Any = object()
+#: Marks a path that is not in the object (the same marker as a derivation's ABSENT).
+MISSING: Any = ABSENT
 
 Converter = Callable[[Any], Any]
 
@@ -30,7 +31,8 @@ Converter = Callable[[Any], Any]
 @dataclass(frozen=True, slots=True)
 class Column:
     attname: str
-    paths: tuple[tuple[str, ...], ...]
+    #: Paths split into segments, and derivations, in the declared order.
+    paths: tuple[tuple[str, ...] | Derivation, ...]
     convert: Converter
 
 
@@ -59,14 +61,21 @@ def extract(model: type[StripeModel], obj: Mapping[str, Any]) -> dict[str, Any]:
     the ``renders`` flags."""
     values: dict[str, Any] = {}
     for column in columns(model):
-        for path in column.paths:
-            raw = lookup(obj, path)
-            if raw is not MISSING:
-                values[column.attname] = column.convert(raw)
-                break
+        raw = read(column, obj)
+        if raw is not MISSING:
+            values[column.attname] = column.convert(raw)
     for attname, key in presence_columns(model):
         values[attname] = key in obj
     return values
+
+
+def read(column: Column, obj: Mapping[str, Any]) -> Any:
+    """The column's raw value in ``obj``: from its first source present, else MISSING."""
+    for path in column.paths:
+        raw = lookup(obj, path) if isinstance(path, tuple) else path(obj)
+        if raw is not MISSING:
+            return raw
+    return MISSING
 
 
 @cache
@@ -90,7 +99,7 @@ def columns(model: type[StripeModel]) -> tuple[Column, ...]:
         found.append(
             Column(
                 attname=field.attname,
-                paths=tuple(tuple(p.split(".")) for p in paths),
+                paths=tuple(tuple(p.split(".")) if isinstance(p, str) else p for p in paths),
                 convert=_converter(field),
             )
         )
