@@ -16,7 +16,7 @@ MARIADB_URL="${MARIADB_URL:-mysql://root@127.0.0.1:3306/stripe_mirror}"
 ensure_system_packages
 PY311="$(find_python 3.11)" || die "Python 3.11 not found"
 PY312="$(find_python 3.12)" || die "Python 3.12 not found (Django 6 needs it); see README"
-PY313="$(find_python 3.13)" || die "Python 3.13 not found; see README"
+PY313="$(find_python 3.13)" || die "Python 3.13 not found (install python3.13 and python3.13-venv, or pyenv install 3.13)"
 make_venv .venv "$PY311" "==5.2.*" test lint bench
 make_venv .venv-django6 "$PY312" "==6.1.*" test
 make_venv .venv-py313 "$PY313" "==6.0.*" test
