@@ -4,7 +4,15 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Bold only when stderr is a terminal and NO_COLOR is unset or empty (https://no-color.org):
+# escape codes in a log file or a CI log are noise.
+say() {
+  if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
+    printf '\033[1m==> %s\033[0m\n' "$*" >&2
+  else
+    printf '==> %s\n' "$*" >&2
+  fi
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # find_python 3.12 -> path of a working python3.12 (PATH, then pyenv), or nothing.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, types, migrations, then pytest on
-#   Django 5.2 (Python 3.11) and Django 6.x (Python 3.12)  x  SQLite, PostgreSQL, MariaDB.
-# Installs what it needs (virtualenvs in .venv and .venv-django6, libmariadb-dev).
+#   Django 5.2 (Python 3.11) and Django 6.1 (Python 3.12)  x  SQLite, PostgreSQL, MariaDB,
+#   Django 6.0 (Python 3.13)                              x  SQLite, PostgreSQL.
+# pyproject.toml's classifiers claim exactly these Python and Django versions.
+# Installs what it needs (virtualenvs in .venv, .venv-django6, .venv-py313; libmariadb-dev).
 # Environment: PG_URL, MARIADB_URL override the database servers; TEST_ONLY="django52-sqlite ..."
 # runs a subset; extra arguments are passed to pytest.
 set -euo pipefail
@@ -14,8 +16,10 @@ MARIADB_URL="${MARIADB_URL:-mysql://root@127.0.0.1:3306/stripe_mirror}"
 ensure_system_packages
 PY311="$(find_python 3.11)" || die "Python 3.11 not found"
 PY312="$(find_python 3.12)" || die "Python 3.12 not found (Django 6 needs it); see README"
+PY313="$(find_python 3.13)" || die "Python 3.13 not found (install python3.13 and python3.13-venv, or pyenv install 3.13)"
 make_venv .venv "$PY311" "==5.2.*" test lint bench
-make_venv .venv-django6 "$PY312" ">=6.0,<6.2" test
+make_venv .venv-django6 "$PY312" "==6.1.*" test
+make_venv .venv-py313 "$PY313" "==6.0.*" test
 
 # The databases must be up: a test run that silently skips one proves nothing.
 pg_host_ok() { .venv/bin/python -c "import psycopg,sys; psycopg.connect(sys.argv[1].rsplit('/',1)[0]+'/postgres', connect_timeout=5).close()" "$PG_URL"; }
@@ -48,4 +52,7 @@ run django52-mariadb    .venv         "$MARIADB_URL"
 run django6-sqlite      .venv-django6 ""
 run django6-postgres    .venv-django6 "$PG_URL"
 run django6-mariadb     .venv-django6 "$MARIADB_URL"
+# Python 3.13 and Django 6.0 on two databases: the other cells cover MariaDB, and CI time counts.
+run django60-py313-sqlite    .venv-py313 ""
+run django60-py313-postgres  .venv-py313 "$PG_URL"
 say "all test runs passed"

@@ -7,7 +7,7 @@ import pytest
 
 from stripe_mirror import envelope, inbox
 from stripe_mirror.testing import build_event, encode, post_event
-from tests import live
+from tests import live, release
 
 SECRET = "whsec_test_primary"
 
@@ -59,3 +59,9 @@ def live_server(django_db_setup: None, live_server: Any) -> Any:
     """pytest-django's live server, started once the test database exists. Started earlier, it
     sees the settings' in-memory SQLite NAME and shares one connection among its threads."""
     return live_server
+
+
+@pytest.fixture(scope="session")
+def distributions(tmp_path_factory: pytest.TempPathFactory) -> release.Distributions:
+    """The sdist and the wheel, built from this checkout (once per test run)."""
+    return release.build(tmp_path_factory.mktemp("dist"))

@@ -10,6 +10,9 @@ from example_site.settings import DATABASES, INSTALLED_APPS
 
 # django-tasks-db's tables exist in every test database, so that a test can switch TASKS to its
 # DatabaseBackend (the example settings install it themselves with STRIPE_MIRROR_TASKS=database).
+# Importing django_tasks_db (and django_tasks) runs django_stubs_ext.monkeypatch(), which makes
+# django-stubs' generics subscriptable at run time in this whole process: the library must not
+# rely on that, so tests/test_compat.py and tests/test_quickstart.py run without these settings.
 _TASKS_DB = [] if "django_tasks_db" in INSTALLED_APPS else ["django_tasks_db"]
 INSTALLED_APPS = [*INSTALLED_APPS, *_TASKS_DB, "tests.testapp"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -190,3 +192,13 @@ def test_the_test_database_passes_the_database_check():
     from stripe_mirror.checks import check_database
 
     assert check_database(databases=["default"]) == []
+
+
+def test_every_check_id_is_documented() -> None:
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "src" / "stripe_mirror" / "checks.py").read_text()
+    table = (root / "docs" / "settings.md").read_text().partition("## System checks")[2]
+    emitted = set(re.findall(r"\b([EW]\d{3})\b", source))
+    documented = set(re.findall(r"`stripe_mirror\.([EW]\d{3})`", table))
+    assert "E013" in emitted
+    assert emitted == documented

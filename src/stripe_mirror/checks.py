@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from importlib.util import find_spec
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections, router
@@ -164,6 +166,34 @@ def _check_task_backend() -> list[CheckMessage]:
                 f"STRIPE_MIRROR['TASK_BACKEND'] is {backend!r}, which is not a "
                 "key of settings.TASKS.",
                 f"Configured backends: {sorted(configured)}.",
+            )
+        ]
+    return []
+
+
+@register()
+def check_tasks_framework(
+    app_configs: Iterable[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Django 6 has ``django.tasks``; Django 5.2 needs the django-tasks backport, as an app."""
+    if find_spec("django.tasks"):
+        return []
+    if not find_spec("django_tasks"):
+        return [
+            _error(
+                "E013",
+                "Django's tasks framework is missing: Django 5.2 needs the django-tasks "
+                "backport to process events.",
+                "pip install django-tasks, and add 'django_tasks' to INSTALLED_APPS.",
+            )
+        ]
+    if not apps.is_installed("django_tasks"):
+        return [
+            _error(
+                "E013",
+                "'django_tasks' is not in INSTALLED_APPS: on Django 5.2 the django-tasks "
+                "backport provides the tasks framework that processes events.",
+                "Add 'django_tasks' to INSTALLED_APPS (Django 6 has django.tasks built in).",
             )
         ]
     return []

@@ -7,7 +7,7 @@ the object (a link to the inbox, searched by object id) and the object's JSON.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db import models
@@ -17,6 +17,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .models import TYPED_MODELS, InboxEvent, StripeModel, StripeObject
+
+# ModelAdmin is generic only in django-stubs: subscripting it at run time raises TypeError
+# (unless something ran django_stubs_ext.monkeypatch(), which this library must not rely on).
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
 
 #: Columns worth a place in a change list, in order of preference.
 _LIST_CANDIDATES = (
@@ -56,7 +63,7 @@ def _admin_url(row: models.Model) -> str | None:
         return None
 
 
-class StripeModelAdmin(admin.ModelAdmin[Any]):
+class StripeModelAdmin(_ModelAdmin):
     """A read-only view of one mirrored model."""
 
     date_hierarchy = "created"

@@ -17,16 +17,33 @@ from functools import lru_cache
 from importlib.util import find_spec
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from . import conf
 
-if find_spec("django.tasks"):  # Django >= 6.0
+#: Where Django's tasks framework comes from: Django >= 6 has it, Django 5.2 needs the backport.
+FRAMEWORK = (
+    "django.tasks"
+    if find_spec("django.tasks")
+    else "django_tasks"
+    if find_spec("django_tasks")
+    else None
+)
+if FRAMEWORK == "django.tasks":
     from django.tasks import TaskResultStatus, task, task_backends
-else:  # pragma: no cover - exercised on Django 5.2 only
+elif FRAMEWORK == "django_tasks":  # pragma: no cover - exercised on Django 5.2 only
     from django_tasks import (  # type: ignore[no-redef,assignment,unused-ignore]
         TaskResultStatus,
         task,
         task_backends,
     )
+else:  # pragma: no cover - Django 5.2 without the backport
+    # This module must still import (the URL checks import the view, which imports it) so
+    # that the system check stripe_mirror.E013 can say what is missing. Until it is
+    # installed every enqueue fails, is logged, and leaves its event due for the worker.
+    def task(**options: Any) -> Any:  # type: ignore[no-redef,unused-ignore]
+        return lambda function: function
+
 
 logger = logging.getLogger("stripe_mirror.tasks")
 
@@ -46,6 +63,11 @@ def _configured_task() -> Any:
 
 @lru_cache(maxsize=16)
 def _task_for(backend: str, queue: str) -> Any:
+    if FRAMEWORK is None:
+        raise ImproperlyConfigured(
+            "Django's tasks framework is missing: on Django 5.2 install django-tasks "
+            "and add 'django_tasks' to INSTALLED_APPS (stripe_mirror.E013)"
+        )
     # Task.using() copies and re-validates the task: worth doing once per configuration,
     # not once per webhook. Backends validate the task again when it is enqueued.
     return process_event.using(backend=backend, queue_name=queue)
@@ -71,7 +93,7 @@ def schedule_retry(pk: int, when: datetime) -> None:
     """Ask a queue backend that can defer tasks to retry at ``when``. Backends that cannot
     (the immediate backend) rely on ``stripe_mirror_worker`` to pick the event up."""
     alias = conf.task_backend()
-    if alias is None:
+    if alias is None or FRAMEWORK is None:
         return
     try:
         backend = task_backends[alias]
