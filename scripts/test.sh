@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, types, migrations, then pytest on
 #   Django 5.2 (Python 3.11) and Django 6.x (Python 3.12)  x  SQLite, PostgreSQL, MariaDB.
-# Installs what it needs (virtualenvs in .venv and .venv-django6, libmariadb-dev).
+# Installs what it needs (virtualenvs in .venv, .venv-django6 and .venv-localstripe,
+# libmariadb-dev).
 # Environment: PG_URL, MARIADB_URL override the database servers; TEST_ONLY="django52-sqlite ..."
 # runs a subset; extra arguments are passed to pytest.
 set -euo pipefail
@@ -16,6 +17,10 @@ PY311="$(find_python 3.11)" || die "Python 3.11 not found"
 PY312="$(find_python 3.12)" || die "Python 3.12 not found (Django 6 needs it); see README"
 make_venv .venv "$PY311" "==5.2.*" test lint bench
 make_venv .venv-django6 "$PY312" ">=6.0,<6.2" test
+# localstripe (GPL) runs as a separate program from its own virtualenv: never importable by
+# the library or the tests (tests/stripe_api/README.md).
+make_tool_venv .venv-localstripe "$PY312" localstripe
+export LOCALSTRIPE_PYTHON="$ROOT/.venv-localstripe/bin/python"
 
 # The databases must be up: a test run that silently skips one proves nothing.
 pg_host_ok() { .venv/bin/python -c "import psycopg,sys; psycopg.connect(sys.argv[1].rsplit('/',1)[0]+'/postgres', connect_timeout=5).close()" "$PG_URL"; }
