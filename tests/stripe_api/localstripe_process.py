@@ -63,7 +63,10 @@ class Localstripe:
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="localstripe-"))
         (self.state_dir / "port").unlink(missing_ok=True)
         argv = [str(localstripe_python()), str(LAUNCHER), "--state-dir", str(self.state_dir)]
-        argv += ["--persist"] * persist + ["--resume"] * resume
+        if persist:
+            argv.append("--persist")
+        if resume:
+            argv.append("--resume")
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         self.process = live.Process(argv, env)
         self._webhooks: set[str] = set()
@@ -123,10 +126,7 @@ class Localstripe:
     # --- state -------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget every object and event, and every webhook registered through us.
-
-        A webhook localstripe had already scheduled (it waits 1 s before sending) can still
-        arrive after this: tests that receive webhooks wait for the ones they expect."""
+        """Forget every object and event, and every webhook registered through us."""
         self._post_json("/_config/data", {}, method="DELETE")
         for webhook_id in list(self._webhooks):
             self.unregister_webhook(webhook_id)

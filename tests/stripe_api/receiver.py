@@ -46,7 +46,9 @@ class WebhookReceiver:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.deliveries = []
         self._server.received = threading.Condition()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), daemon=True
+        )
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhook"
 

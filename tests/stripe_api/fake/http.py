@@ -9,7 +9,6 @@ replayed when its ``Idempotency-Key`` was seen, and logged.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import threading
 import time
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 from . import errors, query
 from .routes import Call, Routes
@@ -155,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         status, extra, answer = self.server.front.respond(self.command, self.path, headers, body)
-        payload = json.dumps(answer).encode()
+        payload = orjson.dumps(answer)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -183,6 +184,9 @@ class _Server(ThreadingHTTPServer):
 
 def serve(front: Front) -> tuple[_Server, threading.Thread]:
     server = _Server(front)
-    thread = threading.Thread(target=server.serve_forever, name="fake-stripe", daemon=True)
+    # A short poll interval: stopping the server (every test's teardown) waits for one.
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.02,), name="fake-stripe", daemon=True
+    )
     thread.start()
     return server, thread

@@ -9,7 +9,8 @@ existed is an error, as in Stripe.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import errors, query
@@ -113,35 +114,35 @@ def page(
     *,
     url: str,
     object_type: str,
-    position: Callable[[str], Any],
-    key: Callable[[T], Any],
+    boundary: Callable[[str, bool], int | None],
+    keep: Callable[[T], bool],
     render: Callable[[T], dict[str, Any]],
 ) -> dict[str, Any]:
-    """One page of ``items`` (sorted by ``key``, descending) as a Stripe list object.
-    ``position(id)`` is the key of the object a cursor names (None: no such object)."""
+    """One page of ``items`` (in list order) as a Stripe list object. ``boundary(id, after)``
+    is the index where the items after (``after``) or from (not ``after``) the object a cursor
+    names begin, or None when there is no such object; ``keep`` says which items the filters
+    leave. Only the items the page needs are looked at."""
     limit = _limit(params)
     after, before = params.get("starting_after"), params.get("ending_before")
     if after is not None and before is not None:
-        raise errors.invalid(
-            "ending_before",
-            "You may only specify one of these parameters: starting_after, ending_before.",
-        )
-    if after is not None:
-        cursor = _cursor(position, after, "starting_after", object_type)
-        rest = [item for item in items if key(item) < cursor]
-        chosen, has_more = rest[:limit], len(rest) > limit
-    elif before is not None:
-        cursor = _cursor(position, before, "ending_before", object_type)
-        newer = [item for item in items if key(item) > cursor]
-        chosen, has_more = newer[-limit:], len(newer) > limit
+        message = "You may only specify one of these parameters: starting_after, ending_before."
+        raise errors.invalid("ending_before", message)
+    if before is not None:
+        end = _cursor(boundary, before, False, "ending_before", object_type)
+        newer = _first(reversed(items[:end]), keep, limit + 1)  # nearest the cursor first
+        chosen, has_more = newer[:limit][::-1], len(newer) > limit
     else:
-        chosen, has_more = list(items[:limit]), len(items) > limit
-    return {
-        "object": "list",
-        "data": [render(item) for item in chosen],
-        "has_more": has_more,
-        "url": url,
-    }
+        start = (
+            0 if after is None else _cursor(boundary, after, True, "starting_after", object_type)
+        )
+        found = _first(items[start:], keep, limit + 1)
+        chosen, has_more = found[:limit], len(found) > limit
+    data = [render(item) for item in chosen]
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def _first(items: Iterable[T], keep: Callable[[T], bool], count: int) -> list[T]:
+    return list(itertools.islice((item for item in items if keep(item)), count))
 
 
 def _limit(params: Mapping[str, Any]) -> int:
@@ -154,8 +155,14 @@ def _limit(params: Mapping[str, Any]) -> int:
     return limit
 
 
-def _cursor(position: Callable[[str], Any], object_id: str, param: str, object_type: str) -> Any:
-    found = position(object_id)
+def _cursor(
+    boundary: Callable[[str, bool], int | None],
+    object_id: str,
+    after: bool,
+    param: str,
+    object_type: str,
+) -> int:
+    found = boundary(object_id, after)
     if found is None:
         raise errors.no_such(object_type, object_id, param=param)
     return found

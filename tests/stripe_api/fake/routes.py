@@ -65,29 +65,26 @@ class Routes:
                 Call("GET", call.path, params, call.scope), parent, url=target.collection
             )
         listing.check_parameters(call.params, target.object_type)
-        keep = listing.matcher(call.params, target.object_type)
+        matches = listing.matcher(call.params, target.object_type)
+        scope, object_type = call.scope, target.object_type
         with self.store.lock:
-            every = self.store.newest_first(call.scope, target.object_type)
-            alive = [entry for entry in every if not entry.deleted and keep(entry.obj)]
             return listing.page(
-                alive,
+                self.store.newest_first(scope, object_type),
                 call.params,
                 url=target.collection,
-                object_type=target.object_type,
-                position=lambda object_id: self._order_of(call.scope, object_id),
-                key=lambda entry: entry.order,
-                render=lambda entry: shapes.render(entry.obj),
+                object_type=object_type,
+                boundary=lambda cursor, after: self.store.boundary(
+                    scope, object_type, cursor, after
+                ),
+                keep=lambda entry: not entry.deleted and matches(entry.obj),
+                render=_rendered,
             )
-
-    def _order_of(self, scope: Scope, object_id: str) -> tuple[int, int] | None:
-        entry = self.store.get(scope, object_id)
-        return entry.order if entry is not None else None
 
     def _retrieve(self, scope: Scope, target: paths.Target) -> dict[str, Any]:
         assert target.id is not None
         entry = self.store.get(scope, target.id)
         if entry is not None and entry.obj["object"] == target.object_type:
-            return shapes.deleted_stub(entry.obj) if entry.deleted else shapes.render(entry.obj)
+            return shapes.deleted_stub(entry.obj) if entry.deleted else _rendered(entry)
         found = self.store.child(scope, target.id)
         if found is not None and found[1].get("object") == target.object_type:
             return shapes.render(found[1])
@@ -101,17 +98,22 @@ class Routes:
         if not isinstance(embedded, dict) or embedded.get("object") != "list":
             raise errors.unrecognized_url(call.method, call.path)
         items: list[dict[str, Any]] = list(embedded.get("data") or [])
-        index = {item.get("id"): -number for number, item in enumerate(items)}
+        index = {item.get("id"): number for number, item in enumerate(items)}
         unknown = set(call.params) - {"limit", "starting_after", "ending_before", "expand"}
         if unknown:
             raise errors.unknown_parameter(min(unknown))
+
+        def boundary(cursor: str, after: bool) -> int | None:
+            found = index.get(cursor)
+            return None if found is None else found + after
+
         return listing.page(
             items,
             call.params,
             url=url or embedded.get("url") or target.url,
             object_type=str(items[0].get("object", "")) if items else "",
-            position=index.get,
-            key=lambda item: index[item.get("id")],
+            boundary=boundary,
+            keep=lambda item: True,
             render=shapes.render,
         )
 
@@ -166,6 +168,12 @@ class Routes:
             "next_page_url": f"{base}&page={offset + limit}" if more else None,
             "previous_page_url": f"{base}&page={max(offset - limit, 0)}" if offset else None,
         }
+
+
+def _rendered(entry: Entry) -> dict[str, Any]:
+    if entry.rendered is None:
+        entry.rendered = shapes.render(entry.obj)
+    return entry.rendered
 
 
 def _coerced(params: Mapping[str, Any], like: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ subscription's items, an invoice's lines) can be found by their own id.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import threading
@@ -25,9 +26,10 @@ class Scope(NamedTuple):
 
 @dataclass
 class Entry:
-    obj: dict[str, Any]
+    obj: dict[str, Any]  # never changed once stored: a change stores a new entry
     seq: int  # insertion order: the tie-break among objects created in the same second
     deleted: bool = False
+    rendered: dict[str, Any] | None = None  # as the API shows it, made at the first answer
 
     @property
     def order(self) -> tuple[int, int]:
@@ -47,7 +49,7 @@ class Store:
         self._seq = itertools.count(1)
         self._entries: dict[Scope, dict[str, Entry]] = {}
         self._children: dict[Scope, dict[str, Child]] = {}
-        self._sorted: dict[tuple[Scope, str], list[Entry]] = {}
+        self._sorted: dict[tuple[Scope, str], tuple[list[Entry], list[tuple[int, int]]]] = {}
 
     def put(self, scope: Scope, obj: dict[str, Any]) -> Entry:
         """Store (a copy of) ``obj``, replacing the object with its id and reviving it if it
@@ -101,6 +103,20 @@ class Store:
 
     def newest_first(self, scope: Scope, object_type: str) -> list[Entry]:
         """Every entry of a type (tombstones included), newest first. Do not mutate."""
+        return self._ordered(scope, object_type)[0]
+
+    def boundary(self, scope: Scope, object_type: str, object_id: str, after: bool) -> int | None:
+        """Where, in ``newest_first``, the entries older than an object (``after``) or from
+        it on begin; None when no such object of that type is stored."""
+        entry = self.get(scope, object_id)
+        if entry is None or entry.obj.get("object") != object_type:
+            return None
+        with self.lock:
+            descending = self._ordered(scope, object_type)[1]
+            key = (-entry.order[0], -entry.order[1])
+            return (bisect.bisect_right if after else bisect.bisect_left)(descending, key)
+
+    def _ordered(self, scope: Scope, object_type: str) -> tuple[list[Entry], list[tuple[int, int]]]:
         with self.lock:
             key = (scope, object_type)
             if key not in self._sorted:
@@ -109,7 +125,8 @@ class Store:
                     for entry in self._entries.get(scope, {}).values()
                     if entry.obj.get("object") == object_type
                 ]
-                self._sorted[key] = sorted(of_type, key=lambda e: e.order, reverse=True)
+                of_type.sort(key=lambda e: e.order, reverse=True)
+                self._sorted[key] = (of_type, [(-e.order[0], -e.order[1]) for e in of_type])
             return self._sorted[key]
 
     def scopes(self) -> Iterator[Scope]:
