@@ -135,7 +135,9 @@ class Localstripe:
         self, url: str, secret: str, events: Sequence[str] | None = None, *, id: str = "test"
     ) -> str:
         """Have localstripe POST its events (``events``: those types only) to ``url``, signed
-        with ``secret`` as Stripe signs them, about 1 s after each event."""
+        with ``secret`` as Stripe signs them, about 1 s after each event. localstripe picks
+        the registrations when it sends: events of the second before this call (an earlier
+        test's too, reset or not) may arrive as well, so match deliveries by object id."""
         body: dict[str, Any] = {"url": url, "secret": secret}
         if events is not None:
             body["events"] = list(events)

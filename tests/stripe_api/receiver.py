@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -57,17 +58,22 @@ class WebhookReceiver:
         with self._server.received:
             return list(self._server.deliveries)
 
-    def wait_for(self, count: int, timeout: float = 15) -> list[Delivery]:
-        """The first ``count`` deliveries, once they arrived (AssertionError after timeout)."""
+    def wait_for(
+        self, count: int, timeout: float = 15, matching: Callable[[Delivery], bool] | None = None
+    ) -> list[Delivery]:
+        """The first ``count`` deliveries (those ``matching``), once they arrived
+        (AssertionError after ``timeout`` seconds)."""
         deadline = time.monotonic() + timeout
         with self._server.received:
-            while len(self._server.deliveries) < count:
+            while len(found := self._matching(matching)) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    got = len(self._server.deliveries)
-                    raise AssertionError(f"{got} of {count} webhooks arrived in {timeout} s")
+                    raise AssertionError(f"{len(found)} of {count} webhooks in {timeout} s")
                 self._server.received.wait(left)
-            return list(self._server.deliveries[:count])
+            return found[:count]
+
+    def _matching(self, matching: Callable[[Delivery], bool] | None) -> list[Delivery]:
+        return [d for d in self._server.deliveries if matching is None or matching(d)]
 
     def __enter__(self) -> Self:
         return self
