@@ -17,4 +17,4 @@ bench-mirror:  ## recorded -> mirrored throughput on PostgreSQL (see docs/benchm
 	./scripts/bench.sh mirror --workers 3 --batch-size 500
 
 clean:
-	rm -rf .venv .venv-django6 .venv-py313 example/db.sqlite3* .pytest_cache
+	rm -rf .venv .venv-django6 .venv-py313 .venv-localstripe example/db.sqlite3* .pytest_cache

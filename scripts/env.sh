@@ -63,3 +63,18 @@ make_venv() {
   "$dir/bin/python" -c "import django, stripe_mirror" || die "installing into $dir failed"
   echo "$want" > "$stamp"
 }
+
+# make_tool_venv DIR PYTHON GROUP : a virtualenv with only the given dependency group of
+# pyproject.toml (a tool the tests run as a separate program, such as localstripe).
+make_tool_venv() {
+  local dir="$1" python="$2" group="$3" stamp="$1/.stamp" want
+  want="$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["dependency-groups"][sys.argv[2]])' "$ROOT/pyproject.toml" "$group") $("$python" --version 2>&1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  say "preparing $dir ($("$python" --version 2>&1), group: $group)"
+  rm -rf "$dir"
+  "$python" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade "pip>=25.1" >/dev/null 2>&1
+  "$dir/bin/python" -m pip install -q --group "$ROOT/pyproject.toml:$group" >"$dir/pip.log" 2>&1 \
+    || { grep -v '^WARNING: Location' "$dir/pip.log" >&2; die "pip install failed"; }
+  echo "$want" > "$stamp"
+}

@@ -3,7 +3,8 @@
 #   Django 5.2 (Python 3.11) and Django 6.1 (Python 3.12)  x  SQLite, PostgreSQL, MariaDB,
 #   Django 6.0 (Python 3.13)                              x  SQLite, PostgreSQL.
 # pyproject.toml's classifiers claim exactly these Python and Django versions.
-# Installs what it needs (virtualenvs in .venv, .venv-django6, .venv-py313; libmariadb-dev).
+# Installs what it needs (virtualenvs in .venv, .venv-django6, .venv-py313,
+#   .venv-localstripe; libmariadb-dev).
 # Environment: PG_URL, MARIADB_URL override the database servers; TEST_ONLY="django52-sqlite ..."
 # runs a subset; extra arguments are passed to pytest.
 set -euo pipefail
@@ -20,6 +21,10 @@ PY313="$(find_python 3.13)" || die "Python 3.13 not found (install python3.13 an
 make_venv .venv "$PY311" "==5.2.*" test lint bench
 make_venv .venv-django6 "$PY312" "==6.1.*" test
 make_venv .venv-py313 "$PY313" "==6.0.*" test
+# localstripe (GPL) runs as a separate program from its own virtualenv: never importable by
+# the library or the tests (tests/stripe_api/README.md).
+make_tool_venv .venv-localstripe "$PY312" localstripe
+export LOCALSTRIPE_PYTHON="$ROOT/.venv-localstripe/bin/python"
 
 # The databases must be up: a test run that silently skips one proves nothing.
 pg_host_ok() { .venv/bin/python -c "import psycopg,sys; psycopg.connect(sys.argv[1].rsplit('/',1)[0]+'/postgres', connect_timeout=5).close()" "$PG_URL"; }

@@ -9,6 +9,9 @@ from stripe_mirror import envelope, inbox
 from stripe_mirror.testing import build_event, encode, post_event
 from tests import live, release
 
+# The Stripe API servers for tests: localstripe (a separate process) and our own fake.
+from tests.stripe_api.fixtures import fake_stripe, localstripe, localstripe_server  # noqa: F401
+
 SECRET = "whsec_test_primary"
 
 
