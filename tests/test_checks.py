@@ -132,7 +132,14 @@ def test_longest_endpoint_name(settings: Any) -> None:
 
 @pytest.mark.parametrize(
     ("key", "bad"),
-    [("MAX_BODY_SIZE", 0), ("MAX_ATTEMPTS", 0), ("RETRY_BACKOFF", -1), ("RETRY_BACKOFF_MAX", "1")],
+    [
+        ("MAX_BODY_SIZE", 0),
+        ("MAX_ATTEMPTS", 0),
+        ("RETRY_BACKOFF", -1),
+        ("RETRY_BACKOFF_MAX", "1"),
+        ("API_TIMEOUT", 0),
+        ("API_TIMEOUT", "5"),
+    ],
 )
 def test_bad_numbers(settings: Any, key: str, bad: Any) -> None:
     assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: bad}) == ["stripe_mirror.E009"]

@@ -45,6 +45,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
         if key not in conf.DEFAULTS
     ]
     messages += _check_numbers(value, "STRIPE_MIRROR")
+    messages += _check_api_timeout(value)
     messages += _check_endpoints(value.get("ENDPOINTS"))
     messages += _check_task_backend()
     return messages
@@ -151,6 +152,14 @@ def _check_numbers(values: Mapping[str, Any], where: str) -> list[CheckMessage]:
                 _error(code, f"{where}['{key}'] must be an integer >= {minimum}, not {value!r}.")
             )
     return messages
+
+
+def _check_api_timeout(values: Mapping[str, Any]) -> list[CheckMessage]:
+    """Seconds, possibly fractional: a timeout of 0 or less would fail every fetch."""
+    value = values.get("API_TIMEOUT", 1)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return []
+    return [_error("E009", f"STRIPE_MIRROR['API_TIMEOUT'] must be a number > 0, not {value!r}.")]
 
 
 def _check_task_backend() -> list[CheckMessage]:
