@@ -4,6 +4,7 @@
 ``children`` and ``links`` add what one object's snapshot says about others.
 """
 
-from .upsert import DELETABLE, Origin, Outcome, Result, model_for, tombstone, upsert
+from .origin import Origin
+from .upsert import DELETABLE, Outcome, Result, model_for, tombstone, upsert
 
 __all__ = ["DELETABLE", "Origin", "Outcome", "Result", "model_for", "tombstone", "upsert"]

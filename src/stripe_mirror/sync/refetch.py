@@ -12,15 +12,13 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from .. import conf
-
-if TYPE_CHECKING:
-    from .upsert import Origin
+from .origin import Origin
 
 logger = logging.getLogger("stripe_mirror.sync")
 

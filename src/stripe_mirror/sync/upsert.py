@@ -13,18 +13,17 @@ import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 import orjson
 from django.db import IntegrityError, connections, models, router, transaction
 
-from .. import rowsql
 from ..models import TYPED_MODELS, InboxEvent, StripeModel, StripeObject
-from . import refetch
+from . import refetch, sql
 from .fields import extract
 from .ordering import Candidate, newest
+from .origin import REFETCHED, Origin
 
 logger = logging.getLogger("stripe_mirror.sync")
 
@@ -71,20 +70,6 @@ class Result(enum.StrEnum):
     CONFIRMED = "confirmed"
     SKIPPED_DELETED = "skipped_deleted"  # the object was deleted; never resurrected
     NO_ID = "no_id"  # objects without an id (invoice.upcoming) are not stored
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """The event a snapshot came from: its ordering watermark and its scope."""
-
-    event_id: str
-    event_type: str
-    created: datetime
-    account: str
-    livemode: bool
-    api_version: str | None = None
-    #: ``previous_attributes`` of the event, for its own object only.
-    previous: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +159,7 @@ def tombstone(
     if full and (row.event_created is None or origin.created >= row.event_created):
         _write(row, obj, origin)
     else:
-        rowsql.save_fields(row, ("deleted", "deleted_at", "synced_at"))
+        sql.save_fields(row, ("deleted", "deleted_at", "synced_at"))
     return Outcome(Result.DELETED, row, obj, origin)
 
 
@@ -199,7 +184,7 @@ def _locked_row(
 ) -> StripeModel | None:
     """The object's row, locked, without ``data`` (the sync replaces it, and it is the bulk
     of the row)."""
-    return rowsql.locked_row(model, _key(model, stripe_id, obj, origin), exclude=("data",))
+    return sql.locked_row(model, _key(model, stripe_id, obj, origin), exclude=("data",))
 
 
 @cache
@@ -241,7 +226,7 @@ def _create(
     if deleted:
         row.deleted = True
         row.deleted_at = origin.created
-    inserted = rowsql.insert_new(row)
+    inserted = sql.insert_new(row)
     if inserted is not None:
         return row if inserted else None
     try:  # no INSERT ... ON CONFLICT DO NOTHING here (MariaDB)
@@ -254,7 +239,7 @@ def _create(
 
 def _write(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> None:
     fields = _assign(row, obj, origin)
-    rowsql.save_fields(
+    sql.save_fields(
         row, (*fields, "data", "event_created", "event_id", "synced_at", "deleted", "deleted_at")
     )
 
@@ -270,9 +255,6 @@ def _assign(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> list[st
 
 
 # --- the ordering guard -------------------------------------------------------------------
-
-#: Suffix of the ``event_id`` of a row that holds a state fetched from the API.
-REFETCHED = "+refetch"
 
 
 @dataclass(frozen=True, slots=True)
