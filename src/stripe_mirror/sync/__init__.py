@@ -4,7 +4,8 @@
 ``children`` and ``links`` add what one object's snapshot says about others.
 """
 
+from .deletable import DELETABLE
 from .origin import Origin
-from .upsert import DELETABLE, Outcome, Result, model_for, tombstone, upsert
+from .upsert import Outcome, Result, model_for, tombstone, upsert
 
 __all__ = ["DELETABLE", "Origin", "Outcome", "Result", "model_for", "tombstone", "upsert"]

@@ -13,50 +13,18 @@ import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cache
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, connections, models, router, transaction
+from django.db import IntegrityError, router, transaction
 
-from ..models import TYPED_MODELS, InboxEvent, StripeModel, StripeObject
-from . import refetch, sql
+from ..models import TYPED_MODELS, StripeModel, StripeObject
+from . import refetch, sources, sql
 from .fields import extract
 from .ordering import Candidate, newest
 from .origin import REFETCHED, Origin
 
 logger = logging.getLogger("stripe_mirror.sync")
-
-#: Object types Stripe can delete (objects.json ``deletable``): their ``*.deleted`` events
-#: leave a tombstone. Other ``*.deleted`` events (customer.subscription.deleted) are updates.
-DELETABLE = frozenset(
-    {
-        "account",
-        "apple_pay_domain",
-        "application",
-        "bank_account",
-        "card",
-        "coupon",
-        "customer",
-        "discount",
-        "invoice",
-        "invoiceitem",
-        "person",
-        "plan",
-        "price",
-        "product",
-        "product_feature",
-        "radar.value_list",
-        "radar.value_list_item",
-        "subscription_item",
-        "tax_id",
-        "terminal.configuration",
-        "terminal.location",
-        "terminal.reader",
-        "test_helpers.test_clock",
-        "webhook_endpoint",
-    }
-)
 
 
 class Result(enum.StrEnum):
@@ -187,29 +155,9 @@ def _locked_row(
     return sql.locked_row(model, _key(model, stripe_id, obj, origin), exclude=("data",))
 
 
-@cache
-def _tied_sql(alias: str) -> str:
-    """The recorded snapshot events about one object in one second, but the given one."""
-    quote = connections[alias].ops.quote_name
-    c = {name: quote(_column(InboxEvent, name)) for name in _TIE_COLUMNS}
-    return (
-        f"SELECT {c['stripe_id']}, {c['type']}, {c['body']} "  # noqa: S608
-        f"FROM {quote(InboxEvent._meta.db_table)} WHERE {c['object_id']} = %s AND "
-        f"{c['object_type']} = %s AND {c['account']} = %s AND {c['livemode']} = %s AND "
-        f"{c['created']} = %s AND {c['kind']} = 'snapshot' AND {c['stripe_id']} <> %s"
-    )
-
-
-_TIE_COLUMNS = (
-    *("stripe_id", "type", "body", "object_id", "object_type"),
-    *("account", "livemode", "created", "kind"),
-)
-
-
-def _column(model: type[models.Model], name: str) -> str:
-    column = getattr(model._meta.get_field(name), "column", None)
-    assert isinstance(column, str)
-    return column
+def _alias_of(obj: Mapping[str, Any]) -> str:
+    """The database of the object's row (whose transaction a refetch has to wait for)."""
+    return router.db_for_write(model_for(obj.get("object")))
 
 
 def _create(
@@ -282,6 +230,8 @@ def _choose(
         return _Choice(obj, origin)
     if origin.created < watermark or not authoritative:
         return None
+    if origin.fetched:  # read from the API after this second's events were recorded
+        return _Choice(obj, origin)
     if row.event_id.endswith(REFETCHED):
         # Fetched after this second's events were recorded: at least as new as any of them.
         return None
@@ -298,10 +248,9 @@ def _break_tie(
     Confirming it costs nothing for the row, but its embedded lists may now delete."""
     candidates = _same_second_candidates(stripe_id, obj, origin)
     verdict = newest(candidates)
-    if verdict.ambiguous:
-        fetched = refetch.fetch(obj, origin)
-        if fetched is not None:
-            return _Choice(fetched, replace(origin, event_id=f"{origin.event_id}{REFETCHED}"))
+    # Settled by a refetch after commit (never a network call while the batch holds its row
+    # locks): until then, the guess, which deletes nothing.
+    if verdict.ambiguous and not refetch.settle_later(obj, origin, _alias_of(obj)):
         logger.warning(
             "ambiguous order of %d same-second events about %s %s; keeping %s "
             "(configure STRIPE_MIRROR['API_KEY'] to settle such ties by a refetch)",
@@ -330,19 +279,15 @@ def _same_second_candidates(
 ) -> list[Candidate]:
     """Every recorded snapshot of this object in the incoming one's second, itself included."""
     candidates = [Candidate(origin.event_id, origin.event_type, obj, origin.previous)]
-    alias = router.db_for_read(InboxEvent)
-    connection = connections[alias]
-    params: list[Any] = [
+    object_type = str(obj.get("object", ""))
+    tied = sources.same_second()(
+        object_type,
         stripe_id,
-        str(obj.get("object", "")),
-        origin.account,
-        origin.livemode,
-        connection.ops.adapt_datetimefield_value(origin.created),
-        origin.event_id,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_tied_sql(alias), params)
-        tied = cursor.fetchall()
+        account=origin.account,
+        livemode=origin.livemode,
+        created=origin.created,
+        other_than=origin.event_id,
+    )
     for event_id, event_type, body in tied:
         data = orjson.loads(body).get("data", {})
         candidates.append(
