@@ -1,0 +1,75 @@
+"""Stage 5a: make a Stripe object storable on every supported database before it is mirrored.
+
+A signed event can carry what a database refuses, and then it would fail on every attempt
+until it is dead, and its user handlers would never run:
+
+- a NUL character (``\\u0000`` in the JSON): PostgreSQL refuses it in ``text`` and ``jsonb``.
+  It is replaced by U+FFFD (the replacement character) in the mirror's copy;
+- nesting deeper than MariaDB's JSON_VALID accepts (31 nested arrays or objects; 32 is
+  refused): deeper values are replaced by ``null``. The same bound on every database keeps
+  the mirror's content independent of the database, and bounds the recursion of the tie
+  rules (``ordering.py``) and of the JSON encoders.
+
+Only the mirror's copy changes: the inbox keeps the body byte for byte (the escape
+``\\u0000`` is six ASCII characters there), and handlers receive the event as it was sent.
+What was changed is returned as notes, which the processor records on the event
+(docs/mirror.md, "What the mirror cannot store").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Most nested arrays or objects (the object itself included) MariaDB's JSON_VALID accepts.
+MAX_DEPTH = 31
+_NUL = "\x00"
+_REPLACEMENT = "\ufffd"
+
+NUL_REPLACED = "NUL characters replaced by U+FFFD"
+TOO_DEEP = f"values nested deeper than {MAX_DEPTH} levels replaced by null"
+
+
+@dataclass(frozen=True, slots=True)
+class Storable:
+    value: Any
+    #: What had to change (``NUL_REPLACED``, ``TOO_DEEP``); empty when nothing did.
+    notes: tuple[str, ...] = ()
+
+
+def storable(value: Any) -> Storable:
+    """``value`` as the mirror can store it. The same object when nothing has to change
+    (the common case costs one walk, no copy)."""
+    found: set[str] = set()
+    cleaned = _clean(value, 1, found)
+    return Storable(cleaned, tuple(sorted(found)))
+
+
+def _clean(value: Any, depth: int, found: set[str]) -> Any:
+    """Recursion is bounded by ``MAX_DEPTH``: nothing deeper is visited."""
+    if isinstance(value, str):
+        if _NUL in value:
+            found.add(NUL_REPLACED)
+            return value.replace(_NUL, _REPLACEMENT)
+        return value
+    if not isinstance(value, Mapping | list | tuple):
+        return value
+    if depth > MAX_DEPTH:
+        found.add(TOO_DEEP)
+        return None
+    if isinstance(value, Mapping):
+        items = {
+            _clean(k, depth, found): _clean(v, depth + 1, found) for k, v in value.items()
+        }
+        same = len(items) == len(value) and all(
+            items.get(k, _MISSING) is v for k, v in value.items()
+        )
+        return value if same else items
+    elements = [_clean(v, depth + 1, found) for v in value]
+    if all(a is b for a, b in zip(elements, value, strict=True)):
+        return value
+    return elements
+
+
+_MISSING = object()
