@@ -560,7 +560,7 @@ def _mark_failed(
         row.next_attempt_at = None
         return Outcome.DEAD
     row.status = Status.FAILED
-    row.next_attempt_at = now + timedelta(seconds=conf.retry_delay(row.attempts))
+    row.next_attempt_at = now + timedelta(seconds=conf.retry_delay(row.attempts, row.stripe_id))
     return Outcome.FAILED
 
 
