@@ -92,9 +92,8 @@ def test_postgresqls_statement_line_and_context_are_left_out() -> None:
         pytest.skip("PostgreSQL's messages")
     from django.db import DataError, transaction
 
-    with pytest.raises(DataError) as caught, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT '{{\"key\": \"{SECRET}\", }}'::jsonb")
+    with pytest.raises(DataError) as caught, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f'SELECT \'{{"key": "{SECRET}", }}\'::jsonb')
     assert SECRET in str(caught.value)  # what would have leaked
     assert SECRET not in describe(caught.value)
     assert SECRET not in format_traceback(caught.value)
@@ -104,7 +103,6 @@ def test_postgresqls_statement_line_and_context_are_left_out() -> None:
 def test_other_exceptions_are_described_as_before() -> None:
     error = ValueError(f"the handler's own words {SECRET}")
     assert describe(error) == str(error)
-    try:
+    with pytest.raises(ValueError, match="own words") as caught:
         raise error
-    except ValueError as exc:
-        assert format_traceback(exc).endswith(f"ValueError: {error}\n")
+    assert format_traceback(caught.value).endswith(f"ValueError: {error}\n")

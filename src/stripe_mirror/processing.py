@@ -37,8 +37,8 @@ from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
 from . import conf, mirror, rowsql, signals
-from .failures import describe, format_traceback
 from .events import StripeEvent
+from .failures import describe, format_traceback
 from .models import DUE_STATUSES, InboxEvent, Status
 from .registry import registry
 from .savepoints import HandlerSavepoint

@@ -58,10 +58,12 @@ def _clean(value: Any, depth: int, found: set[str]) -> Any:
     if depth > MAX_DEPTH:
         found.add(TOO_DEEP)
         return None
+    return _clean_container(value, depth, found)
+
+
+def _clean_container(value: Any, depth: int, found: set[str]) -> Any:
     if isinstance(value, Mapping):
-        items = {
-            _clean(k, depth, found): _clean(v, depth + 1, found) for k, v in value.items()
-        }
+        items = {_clean(k, depth, found): _clean(v, depth + 1, found) for k, v in value.items()}
         same = len(items) == len(value) and all(
             items.get(k, _MISSING) is v for k, v in value.items()
         )

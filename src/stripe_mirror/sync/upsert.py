@@ -320,7 +320,9 @@ def _break_tie(
     if verdict.ambiguous:
         fetched = refetch.fetch(obj, origin)
         if fetched is not None:
-            return _Choice(storable(fetched).value, replace(origin, event_id=f"{origin.event_id}{REFETCHED}"))
+            return _Choice(
+                storable(fetched).value, replace(origin, event_id=f"{origin.event_id}{REFETCHED}")
+            )
         logger.warning(
             "ambiguous order of %d same-second events about %s %s; keeping %s "
             "(configure STRIPE_MIRROR['API_KEY'] to settle such ties by a refetch)",
