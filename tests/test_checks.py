@@ -133,9 +133,17 @@ def test_longest_endpoint_name(settings: Any) -> None:
 @pytest.mark.parametrize(
     ("key", "bad"),
     [
-        *[("MAX_BODY_SIZE", 0), ("MAX_ATTEMPTS", 0), ("RETRY_BACKOFF", -1)],
-        *[("RETRY_BACKOFF_MAX", "1"), ("RETRY_JITTER", 1.5), ("RETRY_JITTER", -0.1)],
-        *[("RETRY_JITTER", "0.2"), ("RETRY_JITTER", True), ("RETRY_JITTER", float("nan"))],
+        ("MAX_BODY_SIZE", 0),
+        ("MAX_ATTEMPTS", 0),
+        ("RETRY_BACKOFF", -1),
+        ("RETRY_BACKOFF_MAX", "1"),
+        ("API_TIMEOUT", 0),
+        ("API_TIMEOUT", "5"),
+        ("RETRY_JITTER", 1.5),
+        ("RETRY_JITTER", -0.1),
+        ("RETRY_JITTER", "0.2"),
+        ("RETRY_JITTER", True),
+        ("RETRY_JITTER", float("nan")),
     ],
 )
 def test_bad_numbers(settings: Any, key: str, bad: Any) -> None:

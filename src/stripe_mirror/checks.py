@@ -46,6 +46,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     ]
     messages += _check_numbers(value, "STRIPE_MIRROR")
     messages += _check_jitter(value)
+    messages += _check_api_timeout(value)
     messages += _check_endpoints(value.get("ENDPOINTS"))
     messages += _check_task_backend()
     return messages
@@ -168,6 +169,14 @@ def _check_jitter(values: Mapping[str, Any]) -> list[CheckMessage]:
             "It is the fraction of each retry delay that may be cut off (0: no jitter).",
         )
     ]
+
+
+def _check_api_timeout(values: Mapping[str, Any]) -> list[CheckMessage]:
+    """Seconds, possibly fractional: a timeout of 0 or less would fail every fetch."""
+    value = values.get("API_TIMEOUT", 1)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return []
+    return [_error("E009", f"STRIPE_MIRROR['API_TIMEOUT'] must be a number > 0, not {value!r}.")]
 
 
 def _check_task_backend() -> list[CheckMessage]:
