@@ -15,7 +15,14 @@ from stripe_mirror import mirror
 from stripe_mirror.inbox import Recorded
 from stripe_mirror.models import Customer, InboxEvent, Status, StripeObject
 from stripe_mirror.processing import Outcome, process, process_due
-from stripe_mirror.sync.storable import MAX_DEPTH, NUL_REPLACED, TOO_DEEP, storable
+from stripe_mirror.sync.storable import (
+    MAX_DEPTH,
+    NUL_REPLACED,
+    TOO_DEEP,
+    _clean,
+    _plainly_storable,
+    storable,
+)
 from stripe_mirror.testing import build_event
 from tests.testapp.models import HandlerCall
 
@@ -69,6 +76,32 @@ def test_storable_bounds_nesting_at_the_limit() -> None:
     assert cut.notes == (TOO_DEEP,)
     assert _depth(cut.value) == MAX_DEPTH  # the container at level 32 became null
     assert storable([[[]]]).value == [[[]]]
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [
+        (_nested(MAX_DEPTH), True),
+        (_nested(MAX_DEPTH + 1), False),
+        (_nested(MAX_DEPTH, "]]]}}}"), True),  # brackets in strings nest nothing...
+        (_nested(MAX_DEPTH + 1, '{{[[\\"]]'), False),  # ...nor do escaped quotes end them
+        ({"k": '\\"{{{{' * 40, "l": [[[[]]]]}, True),
+        ([[{"a": [1]}]] * 50, True),  # many containers, shallow
+        ({"a": "\x00"}, False),
+        ({"a\x00": 1}, False),
+        ({"a": "\\u0000"}, False),  # a backslash before "u0000": looked at, nothing found
+        ("scalar", True),
+    ],
+)
+def test_the_fast_check_agrees_with_the_walk(value: Any, plain: bool) -> None:
+    """``storable`` first asks C code (orjson, bytes) and walks the object only when that
+    says there may be something to change: the two must agree on what needs no change."""
+    assert _plainly_storable(value) is plain
+    if plain:
+        assert storable(value).value is value
+    found: set[str] = set()
+    _clean(value, 1, found)
+    assert (not found) is (plain or value == {"a": "\\u0000"})
 
 
 def _record_raw(record: Record, body: bytes) -> InboxEvent:
