@@ -31,6 +31,9 @@ DEFAULTS: Mapping[str, Any] = {
     "API_KEY": "",
     "API_BASE": "https://api.stripe.com",
     "API_TIMEOUT": 5,
+    "API_VERSION": "",
+    "API_MAX_RETRIES": 3,
+    "API_RATE_LIMIT": 20,
 }
 
 #: Keys of one entry of ``ENDPOINTS``.
@@ -134,16 +137,30 @@ def mirror_enabled() -> bool:
 
 
 def api_key(livemode: bool) -> str:
-    """The API key for refetches in this mode: a live key for live events, a test key for
-    test events (a key without a recognisable mode prefix is used for both)."""
-    key = str(get("API_KEY") or "")
-    if not key:
-        return ""
+    """The API key for this mode. ``API_KEY`` is one key, or ``{"live": ..., "test": ...}``.
+    One key with a mode prefix (``sk_live_``, ``rk_test_``) serves only its own mode; a key
+    without a recognisable mode prefix is used for both."""
+    value = get("API_KEY") or ""
     mode = "live" if livemode else "test"
-    parts = key.split("_")
-    if len(parts) >= 3 and parts[0] in ("sk", "rk") and parts[1] in ("live", "test"):
-        return key if parts[1] == mode else ""
-    return key
+    if isinstance(value, Mapping):
+        return str(value.get(mode) or "")
+    key = str(value)
+    own = key_mode(key)
+    return key if own in (None, mode) else ""
+
+
+def api_version() -> str:
+    """The pinned API version, or "" (the SDK's own)."""
+    return str(get("API_VERSION") or "")
+
+
+def api_max_retries() -> int:
+    return int(get("API_MAX_RETRIES"))
+
+
+def api_rate_limit() -> float:
+    """Requests per second per mode, for the whole process."""
+    return float(get("API_RATE_LIMIT"))
 
 
 def api_base() -> str:
@@ -152,3 +169,19 @@ def api_base() -> str:
 
 def api_timeout() -> float:
     return float(get("API_TIMEOUT"))
+
+
+def key_mode(key: str) -> str | None:
+    """The mode of a secret or restricted key ("live" or "test"), None for anything else."""
+    parts = key.split("_")
+    if len(parts) >= 3 and parts[0] in ("sk", "rk") and parts[1] in ("live", "test"):
+        return parts[1]
+    return None
+
+
+def redacted(key: object) -> str:
+    """A key as it may appear in a message: its kind and mode only."""
+    if not isinstance(key, str):
+        return type(key).__name__
+    mode = key_mode(key)
+    return f"{key[:2]}_{mode}_..." if mode else f"{key[:3]}... ({len(key)} characters)"
