@@ -340,6 +340,15 @@ def test_reprocess_asks_first_and_says_what_will_run(admin_client, post):
     assert HandlerCall.objects.count() == calls + 2  # record_call ran again for both
 
 
+def test_the_page_of_an_event_nested_too_deep_to_indent_shows_its_body(admin_client):
+    event = build_event("customer.created", {"id": "cus_deep", "object": "customer", "x": 0})
+    body = encode(event).replace(b'"x":0', b'"x":' + b"[" * 900 + b"]" * 900)
+    row = InboxEvent.objects.get(pk=inbox.record(parse(body), "default", body).pk)
+    response = admin_client.get(_change_url(row))
+    assert response.status_code == 200
+    assert "[" * 900 in response.content.decode()
+
+
 def test_reprocess_action_skips_thin_events(admin_client, post):
     thin = {
         "id": "evt_test_thin1",

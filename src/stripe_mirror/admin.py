@@ -203,6 +203,8 @@ class InboxEventAdmin(_ModelAdmin):
             text = orjson.dumps(orjson.loads(obj.body), option=orjson.OPT_INDENT_2).decode()
         except orjson.JSONDecodeError:  # never recorded unparsed; shown as is all the same
             text = obj.body
+        except TypeError:  # nested deeper than orjson writes (254 levels): shown as sent
+            text = obj.body
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
 
     @admin.display(description="last error")
