@@ -45,6 +45,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
         if key not in conf.DEFAULTS
     ]
     messages += _check_numbers(value, "STRIPE_MIRROR")
+    messages += _check_jitter(value)
     messages += _check_api(value)
     messages += _check_endpoints(value.get("ENDPOINTS"))
     messages += _check_task_backend()
@@ -153,6 +154,22 @@ def _check_numbers(values: Mapping[str, Any], where: str) -> list[CheckMessage]:
                 _error(code, f"{where}['{key}'] must be an integer >= {minimum}, not {value!r}.")
             )
     return messages
+
+
+def _check_jitter(values: Mapping[str, Any]) -> list[CheckMessage]:
+    """RETRY_JITTER: a fraction of the delay (E009, with the other numbers)."""
+    if "RETRY_JITTER" not in values:
+        return []
+    value = values["RETRY_JITTER"]
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return []
+    return [
+        _error(
+            "E009",
+            f"STRIPE_MIRROR['RETRY_JITTER'] must be a number from 0 to 1, not {value!r}.",
+            "It is the fraction of each retry delay that may be cut off (0: no jitter).",
+        )
+    ]
 
 
 def _check_api(values: Mapping[str, Any]) -> list[CheckMessage]:

@@ -7,6 +7,7 @@ Every key is documented in docs/settings.md with its default; the system checks 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ DEFAULTS: Mapping[str, Any] = {
     "MAX_ATTEMPTS": 10,
     "RETRY_BACKOFF": 60,
     "RETRY_BACKOFF_MAX": 6 * 3600,
+    "RETRY_JITTER": 0.25,
     "HANDLER_MODULES": ("stripe_handlers",),
     "MIRROR": True,
     "API_KEY": "",
@@ -104,11 +106,26 @@ def max_attempts() -> int:
     return int(get("MAX_ATTEMPTS"))
 
 
-def retry_delay(attempts: int) -> float:
-    """Seconds to wait before the next attempt, after ``attempts`` failed ones (exponential)."""
+def retry_delay(attempts: int, event_id: str | None = None) -> float:
+    """Seconds to wait before the next attempt, after ``attempts`` failed ones: exponential,
+    at most ``RETRY_BACKOFF_MAX``, then shortened by up to ``RETRY_JITTER`` of itself.
+
+    The jitter spreads events that failed together (an outage) instead of retrying them in
+    lockstep. It is drawn from a hash of the event id and the attempt, not from a random
+    generator: an event's schedule is reproducible, different events spread. Without an
+    event id, the delay without jitter (the upper bound)."""
     base = float(get("RETRY_BACKOFF"))
     cap = float(get("RETRY_BACKOFF_MAX"))
-    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+    delay = float(min(cap, base * 2 ** max(0, attempts - 1)))
+    if event_id is None:
+        return delay
+    return delay * (1.0 - float(get("RETRY_JITTER")) * _unit(f"{event_id}:{attempts}"))
+
+
+def _unit(key: str) -> float:
+    """A number in [0, 1), uniform over keys, the same for the same key."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 def handler_modules() -> tuple[str, ...]:
