@@ -51,6 +51,11 @@ PLACES = {
     "db": "foundation",
     "models": "foundation",
     "migrations": "foundation",
+    "failures": "foundation",
+    # The Stripe API client (issue 11): the foundation of the API's future snapshots...
+    "api": "foundation",
+    # ...but configuring webhook endpoints in Stripe is a command's business.
+    "api.endpoints": "outside",
     # The outside: wires the stages together and presents them (Django's app, URLs, admin,
     # checks, commands, the public test helpers). It may import anything; nothing imports it.
     "": "outside",
@@ -92,6 +97,11 @@ PHASE_B_PENDING = frozenset(
         # to the parser: the value handed from stage 2 to stage 3 moves to the foundation
         # (or verification/ keeps only the parser), which edits a stage-2 file.
         ("imports an earlier stage", "inbox -> envelope"),
+        # Grew past the budgets with issue 9 and 11 work merged during phase A (stage 1-3
+        # files phase A does not edit): _run (47 lines) goes with the split of processing.py,
+        # checks.py (314 lines) splits into settings checks and database/API checks.
+        ("function", "processing._run"),
+        ("size", "checks"),
         # The inbox's statements: dispatch/sql.py.
         ("sql", "inbox"),
         ("sql", "processing"),
@@ -266,6 +276,7 @@ def _violations() -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = {("cycle", cycle) for cycle in _cycles()}
     found |= set(_edge_problems())
     found |= {("sql", name) for name in _sql_modules()}
+    found |= _long_functions()
     found |= {
         ("size", name)
         for name, module in MODULES.items()
@@ -293,7 +304,7 @@ def test_the_graph_sees_function_level_and_relative_imports() -> None:
     "kind",
     [
         *("cycle", "imports an earlier stage", "foundation imports a stage"),
-        *("imports the outside", "dispatch imports", "sql", "size"),
+        *("imports the outside", "dispatch imports", "sql", "size", "function"),
     ],
 )
 def test_no_violation(kind: str) -> None:
@@ -306,18 +317,17 @@ def test_the_phase_b_allow_list_holds_only_live_violations() -> None:
     assert not stale, f"fixed: remove from PHASE_B_PENDING: {sorted(stale)}"
 
 
-def test_no_function_over_the_length_budget() -> None:
-    long = []
+def _long_functions() -> set[tuple[str, str]]:
+    long = set()
     for name, module in MODULES.items():
         if name.startswith("migrations"):
             continue
         for node in ast.walk(module.tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 assert node.end_lineno is not None
-                length = node.end_lineno - node.lineno + 1
-                if length > MAX_FUNCTION_LINES:
-                    long.append(f"{name}.{node.name}: {length} lines")
-    assert not long, "\n".join(long)
+                if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
+                    long.add(("function", f"{name}.{node.name}"))
+    return long
 
 
 def test_the_sync_does_not_know_the_inbox() -> None:

@@ -20,11 +20,13 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, models, router, transaction
 
 from .. import conf
+from ..failures import describe
 from . import sources
 from .origin import REFETCHED, Origin
+from .storable import storable
 
 logger = logging.getLogger("stripe_mirror.sync")
 
@@ -65,15 +67,17 @@ RESOURCE_PATHS: Mapping[str, str] = {
 _WRITE_ATTEMPTS = 3
 
 
-def settle_later(obj: Mapping[str, Any], origin: Origin, alias: str) -> bool:
-    """Fetch the object once the transaction on ``alias`` commits, and write what Stripe says
-    (``sources.apply_fetched``). False when no fetch is possible: no API key for the event's
-    mode, a type the API cannot retrieve by id, or nothing plugged in to write it."""
+def settle_later(obj: Mapping[str, Any], origin: Origin, model: type[models.Model]) -> bool:
+    """Fetch the object once the transaction holding its row (of ``model``) commits, and write
+    what Stripe says (``sources.apply_fetched``). False when no fetch is possible: no API key
+    for the event's mode, a type the API cannot retrieve by id, or nothing plugged in to
+    write it."""
     if not conf.api_key(origin.livemode) or str(obj.get("object", "")) not in RESOURCE_PATHS:
         return False
     apply = sources.apply_fetched()
     if apply is None:
         return False
+    alias = router.db_for_write(model)
     wanted = {"id": obj.get("id"), "object": obj.get("object")}
     transaction.on_commit(lambda: _settle(wanted, origin, alias, apply), using=alias, robust=True)
     return True
@@ -84,15 +88,18 @@ def _settle(obj: dict[str, Any], origin: Origin, alias: str, apply: sources.Appl
     if fetched is None:
         logger.warning("the refetch of %s %s failed; keeping its guess", obj["object"], obj["id"])
         return
+    fetched = storable(fetched).value  # as an event's object is mirrored
     read = replace(origin, event_id=f"{origin.event_id}{REFETCHED}")
     for attempt in range(1, _WRITE_ATTEMPTS + 1):
         try:
             with transaction.atomic(using=alias):
                 apply(fetched, read)
             return
-        except DatabaseError:  # a deadlock with a worker's batch: try again
+        except DatabaseError as exc:  # a deadlock with a worker's batch: try again
             if attempt == _WRITE_ATTEMPTS:
-                logger.exception("could not write the refetched %s %s", obj["object"], obj["id"])
+                # Not the traceback: the database's message may quote the rows' data.
+                what = f"{obj['object']} {obj['id']}"
+                logger.error("could not write the refetched %s: %s", what, describe(exc))
 
 
 def fetch(obj: Mapping[str, Any], origin: Origin) -> dict[str, Any] | None:

@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, transaction
 
 from ..models import TYPED_MODELS, StripeModel, StripeObject
 from . import refetch, sources, sql
 from .fields import extract
 from .ordering import Candidate, newest
 from .origin import REFETCHED, Origin
+from .storable import storable
 
 logger = logging.getLogger("stripe_mirror.sync")
 
@@ -155,11 +156,6 @@ def _locked_row(
     return sql.locked_row(model, _key(model, stripe_id, obj, origin), exclude=("data",))
 
 
-def _alias_of(obj: Mapping[str, Any]) -> str:
-    """The database of the object's row (whose transaction a refetch has to wait for)."""
-    return router.db_for_write(model_for(obj.get("object")))
-
-
 def _create(
     model: type[StripeModel],
     stripe_id: str,
@@ -250,7 +246,7 @@ def _break_tie(
     verdict = newest(candidates)
     # Settled by a refetch after commit (never a network call while the batch holds its row
     # locks): until then, the guess, which deletes nothing.
-    if verdict.ambiguous and not refetch.settle_later(obj, origin, _alias_of(obj)):
+    if verdict.ambiguous and not refetch.settle_later(obj, origin, model_for(obj.get("object"))):
         logger.warning(
             "ambiguous order of %d same-second events about %s %s; keeping %s "
             "(configure STRIPE_MIRROR['API_KEY'] to settle such ties by a refetch)",
@@ -289,8 +285,15 @@ def _same_second_candidates(
         other_than=origin.event_id,
     )
     for event_id, event_type, body in tied:
+        # As their own events mirror them: storable, and bounded for the tie rules.
         data = orjson.loads(body).get("data", {})
+        previous = data.get("previous_attributes")
         candidates.append(
-            Candidate(event_id, event_type, data.get("object", {}), data.get("previous_attributes"))
+            Candidate(
+                event_id,
+                event_type,
+                storable(data.get("object", {})).value,
+                None if previous is None else storable(previous).value,
+            )
         )
     return candidates

@@ -7,6 +7,7 @@ import logging
 
 from django.db import DatabaseError, connections, router, transaction
 
+from ...failures import describe
 from ...models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 from ..sql import update
 from . import sql
@@ -93,10 +94,11 @@ def _settle(scope: _Scope, known: _Ids, alias: str) -> None:
             return
         except _Grew:
             growths += 1
-        except DatabaseError:  # a deadlock with a worker's batch: try again
+        except DatabaseError as exc:  # a deadlock with a worker's batch: try again
             failures += 1
             if failures == _SETTLE_ATTEMPTS:
-                logger.exception("could not settle the payment links of %s", known)
+                # Not the traceback: the database's message may quote the rows' data.
+                logger.error("could not settle the payment links of %s: %s", known, describe(exc))
                 return
 
 
