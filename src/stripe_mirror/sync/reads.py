@@ -22,12 +22,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import stripe
 from django.core.exceptions import ImproperlyConfigured
+from django.db import router, transaction
 
+from .. import conf
 from . import sources
 from .origin import REFETCHED, Origin
 from .storable import storable
-from .upsert import Outcome
+from .upsert import Outcome, model_for
 
 #: ``event_type`` of an origin read from the API (it is no event's type).
 READ_EVENT_TYPE = "api.read"
@@ -62,4 +65,44 @@ def apply_read(obj: Mapping[str, Any], origin: Origin) -> Outcome:
     return outcome
 
 
-__all__ = ["READ_EVENT_TYPE", "apply_read", "read_origin", "read_watermark"]
+def apply_api_object(
+    obj: Mapping[str, Any] | stripe.StripeObject,
+    *,
+    started_at: datetime | None = None,
+    livemode: bool | None = None,
+    account: str | None = None,
+) -> Outcome:
+    """Read-your-writes: write to the mirror an object the site got from its own API call
+    (``client.v1.subscriptions.create(...)``), through the same rule as a backfill, so the
+    site sees its write at once and the webhooks that follow are no-ops or newer.
+
+    ``started_at``: when the API call started (take ``timezone.now()`` before it). Without
+    it the read is dated ``API_TIMEOUT`` seconds before now: the attempt that answered
+    started no earlier than that (each attempt of the SDK lasts at most its timeout, as the
+    clients of ``api.client_for`` do), so the date is no later than the read; call it right
+    after the call. ``livemode``: the object's own, by default. ``account``: the connected
+    account the call was made for (a ``StripeObject`` knows it); "" for the platform."""
+    data, own_account = _plain(obj)
+    mode = data.get("livemode") if livemode is None else livemode
+    if not isinstance(mode, bool):
+        raise ValueError("the object has no livemode: pass livemode=")
+    if started_at is None:
+        started_at = datetime.now(UTC) - timedelta(seconds=conf.api_timeout())
+    origin = read_origin(
+        started_at,
+        label="api",
+        account=own_account if account is None else account,
+        livemode=mode,
+    )
+    with transaction.atomic(using=router.db_for_write(model_for(data.get("object")))):
+        return apply_read(data, origin)
+
+
+def _plain(obj: Mapping[str, Any] | stripe.StripeObject) -> tuple[dict[str, Any], str]:
+    """The object as plain JSON values, and the account its client was for."""
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict(for_json=True), str(obj.stripe_account or "")
+    return dict(obj), ""
+
+
+__all__ = ["READ_EVENT_TYPE", "apply_api_object", "apply_read", "read_origin", "read_watermark"]
