@@ -32,3 +32,10 @@ STRIPE_MIRROR = {
     "RETRY_BACKOFF": 1,
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# Extra STRIPE_MIRROR keys for a management command run in a child process (a JSON object):
+# the API key and address of a test's fake Stripe server, for instance.
+if os.environ.get("STRIPE_MIRROR_TEST_EXTRA"):
+    import json
+
+    STRIPE_MIRROR.update(json.loads(os.environ["STRIPE_MIRROR_TEST_EXTRA"]))
