@@ -54,7 +54,9 @@ def test_an_event_of_the_second_of_t_wins_over_the_read(post: Any) -> None:
 
 @pytest.mark.parametrize("after", [0, 1, 60])
 def test_the_read_never_overwrites_an_event_of_t_or_later(post: Any, after: int) -> None:
-    post(build_event("customer.updated", customer("event@example.com"), created=SECOND_OF_T + after))
+    post(
+        build_event("customer.updated", customer("event@example.com"), created=SECOND_OF_T + after)
+    )
     assert read(customer("read@example.com")) is Result.SKIPPED_OLDER
     assert Customer.objects.get().email == "event@example.com"
 
@@ -117,7 +119,9 @@ def test_without_a_start_the_read_is_dated_a_timeout_ago(api: FakeStripe, post: 
     """An event of the last API_TIMEOUT seconds may be newer than the read: it stays."""
     now = int(datetime.now(UTC).timestamp())
     obj = {"id": "sub_mine", "object": "subscription", "status": "active", "livemode": False}
-    post(build_event("customer.subscription.updated", {**obj, "status": "past_due"}, created=now - 2))
+    post(
+        build_event("customer.subscription.updated", {**obj, "status": "past_due"}, created=now - 2)
+    )
     assert stripe_mirror.apply_api_object(obj).result is Result.SKIPPED_OLDER
     assert Subscription.objects.get().status == "past_due"
 
@@ -128,4 +132,3 @@ def test_a_dict_needs_its_mode(api: FakeStripe) -> None:
     outcome = stripe_mirror.apply_api_object({"id": "cus_x", "object": "customer"}, livemode=True)
     assert outcome.row is not None
     assert outcome.row.livemode is True
-
