@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 
 from stripe_mirror import signals
 from stripe_mirror.api import client_for
@@ -243,7 +244,14 @@ def test_webhooks_racing_the_backfill_end_in_the_newest_state(api: FakeStripe, p
     ids = [api.add("customer", email=f"api{i}@example.com")["id"] for i in range(300)]
     api.latency = 0.05
     now = int(time.time())
-    thread = threading.Thread(target=lambda: backfill(client_for(False), Listing("customer")))
+
+    def backfill_then_close() -> None:
+        try:
+            backfill(client_for(False), Listing("customer"))
+        finally:
+            connections.close_all()  # this thread's connection
+
+    thread = threading.Thread(target=backfill_then_close)
     thread.start()
     newer = set(ids[::7])
     for i, stripe_id in enumerate(ids):
