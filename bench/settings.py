@@ -45,3 +45,8 @@ if os.environ.get("BENCH_SERVER_SIDE_BINDING") == "1":
 if os.environ.get("BENCH_PREPARE_THRESHOLD"):
     threshold = int(os.environ["BENCH_PREPARE_THRESHOLD"])
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = threshold
+# bench/backfill.py: the API key and address of its fake Stripe server (a JSON object).
+if os.environ.get("BENCH_STRIPE_MIRROR"):
+    import json
+
+    STRIPE_MIRROR = {**STRIPE_MIRROR, **json.loads(os.environ["BENCH_STRIPE_MIRROR"])}  # noqa: F405
