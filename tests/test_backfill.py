@@ -269,3 +269,32 @@ def test_webhooks_racing_the_backfill_end_in_the_newest_state(api: FakeStripe, p
     }
     assert rows == expected
     assert progress("customer").seen == 300
+
+
+def test_the_next_page_is_fetched_while_the_current_one_is_written() -> None:
+    """Ten pages that take 0.1 s each to fetch and 0.1 s each to write: about 1.1 s with the
+    fetch one page ahead, 2 s one after the other."""
+    from stripe_mirror.api.listing import ahead
+
+    def slow_pages() -> Any:
+        for number in range(10):
+            time.sleep(0.1)
+            yield number
+
+    began = time.monotonic()
+    for _ in ahead(slow_pages()):
+        time.sleep(0.1)
+    assert time.monotonic() - began < 1.6
+
+
+def test_a_fetch_error_reaches_the_writer() -> None:
+    from stripe_mirror.api.listing import ahead
+
+    def failing() -> Any:
+        yield 1
+        raise RuntimeError("the API is down")
+
+    got = []
+    with pytest.raises(RuntimeError, match="down"):
+        got.extend(ahead(failing()))
+    assert got == [1]

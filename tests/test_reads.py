@@ -4,6 +4,7 @@ and read-your-writes (``stripe_mirror.apply_api_object``) with a real SDK object
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +133,10 @@ def test_a_dict_needs_its_mode(api: FakeStripe) -> None:
     outcome = stripe_mirror.apply_api_object({"id": "cus_x", "object": "customer"}, livemode=True)
     assert outcome.row is not None
     assert outcome.row.livemode is True
+
+
+def test_the_readme_snippet_runs(api: FakeStripe) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- snippet: read-your-writes -->\n```python\n", 1)[1]
+    exec(block.split("```", 1)[0], {})  # noqa: S102
+    assert Subscription.objects.get().event_id == "api+refetch"
