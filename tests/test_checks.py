@@ -138,6 +138,35 @@ def test_bad_numbers(settings: Any, key: str, bad: Any) -> None:
     assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: bad}) == ["stripe_mirror.E009"]
 
 
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("RECORD_TIMEOUT", -1),
+        ("RECORD_TIMEOUT", "5"),
+        ("RECORD_TIMEOUT", True),
+        ("RECORD_TIMEOUT", float("nan")),
+        ("OUTAGE_LOG_INTERVAL", None),
+        ("OUTAGE_LOG_INTERVAL", -0.5),
+    ],
+)
+def test_bad_durations(settings: Any, key: str, bad: Any) -> None:
+    assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: bad}) == ["stripe_mirror.E009"]
+
+
+@pytest.mark.parametrize(
+    ("key", "good"),
+    [
+        ("RECORD_TIMEOUT", None),
+        ("RECORD_TIMEOUT", 0),
+        ("RECORD_TIMEOUT", 0.5),
+        ("OUTAGE_LOG_INTERVAL", 0),
+        ("OUTAGE_LOG_INTERVAL", 60),
+    ],
+)
+def test_good_durations(settings: Any, key: str, good: Any) -> None:
+    assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: good}) == []
+
+
 def test_unknown_task_backend(settings: Any) -> None:
     value = {"ENDPOINTS": {"default": GOOD}, "TASK_BACKEND": "nope"}
     assert ids(settings, value) == ["stripe_mirror.E010"]

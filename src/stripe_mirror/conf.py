@@ -29,6 +29,8 @@ DEFAULTS: Mapping[str, Any] = {
     "API_KEY": "",
     "API_BASE": "https://api.stripe.com",
     "API_TIMEOUT": 5,
+    "RECORD_TIMEOUT": 5,
+    "OUTAGE_LOG_INTERVAL": 10,
 }
 
 #: Keys of one entry of ``ENDPOINTS``.
@@ -135,3 +137,14 @@ def api_base() -> str:
 
 def api_timeout() -> float:
     return float(get("API_TIMEOUT"))
+
+
+def record_timeout() -> float | None:
+    """Seconds the recording of a webhook may wait on the database; None: unbounded."""
+    value = get("RECORD_TIMEOUT")
+    return float(value) if value else None
+
+
+def outage_log_interval() -> float:
+    """Seconds between two summary lines of a database outage (``outage``)."""
+    return float(get("OUTAGE_LOG_INTERVAL"))

@@ -15,10 +15,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import BooleanField, CharField, Field, IntegerField, TextField
 from django.utils import timezone
 
+from . import conf
 from .envelope import Envelope, EventKind
 from .models import InboxEvent, Status
 
@@ -77,7 +78,9 @@ def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
     it in autocommit, even under ATOMIC_REQUESTS) the row is committed before this returns.
 
     ``body`` must be the exact bytes that were verified (already checked to be UTF-8).
-    Raises django.db.DatabaseError when the database cannot take the write.
+    Raises django.db.DatabaseError when the database cannot take the write, or not within
+    RECORD_TIMEOUT (the bound applies to a record made outside a transaction, as the view's:
+    inside the caller's transaction, timeouts are the caller's).
     """
     alias = router.db_for_write(InboxEvent)
     connection = connections[alias]
@@ -87,10 +90,27 @@ def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
         values[name] if field is None else field.get_db_prep_save(values[name], connection)
         for name, field in _preparation()
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(connection.vendor), params)
-        pk, status, delivery_count = cursor.fetchone()
+    timeout = conf.record_timeout()
+    if timeout is None or connection.in_atomic_block:
+        pk, status, delivery_count = _upsert(connection, params)
+    elif connection.vendor == "postgresql":
+        # SET LOCAL lasts until the end of the transaction: the record's own, and only it.
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            milliseconds = str(max(1, round(timeout * 1000)))
+            cursor.execute(_PG_TIMEOUTS, [milliseconds, milliseconds])
+            pk, status, delivery_count = _upsert(connection, params)
+    elif connection.vendor == "mysql":
+        pk, status, delivery_count = _upsert(connection, [timeout, *params], bounded=True)
+    else:  # SQLite: the connection's busy timeout (OPTIONS "timeout") bounds the wait
+        pk, status, delivery_count = _upsert(connection, params)
     return Recorded(pk=pk, stripe_id=envelope.id, status=status, delivery_count=delivery_count)
+
+
+def _upsert(connection: Any, params: list[Any], *, bounded: bool = False) -> tuple[Any, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(connection.vendor, bounded), params)
+        row: tuple[Any, ...] = cursor.fetchone()
+    return row
 
 
 def _row_values(envelope: Envelope, endpoint: str, text: str, now: datetime) -> dict[str, Any]:
@@ -127,11 +147,23 @@ def _preparation() -> tuple[tuple[str, Field[Any, Any] | None], ...]:
     return tuple(columns)
 
 
+#: RECORD_TIMEOUT on PostgreSQL: how long the record may wait for a lock, and run, in
+#: milliseconds (transaction-local: ``set_config(..., true)`` is ``SET LOCAL``). One statement
+#: for both, so that the bound costs one round trip (and the transaction's BEGIN and COMMIT).
+_PG_TIMEOUTS = (
+    "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
+)
+#: RECORD_TIMEOUT on MariaDB, in (fractional) seconds, a prefix of the statement itself: no
+#: round trip. max_statement_time interrupts row lock and metadata lock waits too (error
+#: 1969); innodb_lock_wait_timeout would bound only the former, in whole seconds.
+_MYSQL_TIMEOUT = "SET STATEMENT max_statement_time = %s FOR "
+
+
 @cache
-def _upsert_sql(vendor: str) -> str:
+def _upsert_sql(vendor: str, bounded: bool = False) -> str:
     table = InboxEvent._meta.db_table
     if vendor == "mysql":
-        return _mysql_upsert(table)
+        return (_MYSQL_TIMEOUT if bounded else "") + _mysql_upsert(table)
     if vendor in ("postgresql", "sqlite"):
         return _standard_upsert(table)
     raise NotImplementedError(f"stripe_mirror does not support the {vendor!r} database backend")
