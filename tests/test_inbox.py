@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,6 +195,25 @@ needs_locks = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(params=["client-side", "server-side"])
+def binding(request: pytest.FixtureRequest) -> Iterator[str]:
+    """PostgreSQL with Django's default client-side binding, then with server-side binding
+    (``OPTIONS["server_side_binding"]``), which bounds the record differently."""
+    if request.param == "client-side":
+        yield request.param
+        return
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side binding is a PostgreSQL option")
+    options = connection.settings_dict["OPTIONS"]
+    connection.close()
+    options["server_side_binding"] = True
+    try:
+        yield request.param
+    finally:
+        connection.close()
+        del options["server_side_binding"]
+
+
 def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
     started = time.monotonic()
     try:
@@ -207,7 +226,7 @@ def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
 @needs_locks
 @pytest.mark.django_db(transaction=True)
 def test_a_locked_table_makes_the_record_fail_within_the_timeout(
-    record: Record, settings: Any
+    record: Record, settings: Any, binding: str
 ) -> None:
     settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 1}
     event = build_event("customer.updated")
@@ -256,7 +275,9 @@ def test_no_record_timeout_waits_for_the_lock(record: Record, settings: Any, dis
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SET LOCAL is PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
-def test_the_timeouts_end_with_the_recording_transaction(record: Record, settings: Any) -> None:
+def test_the_timeouts_end_with_the_recording_transaction(
+    record: Record, settings: Any, binding: str
+) -> None:
     settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 1}
     record(build_event("customer.updated"))
     with connection.cursor() as cursor:

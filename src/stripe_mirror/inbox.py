@@ -92,25 +92,41 @@ def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
     ]
     timeout = conf.record_timeout()
     if timeout is None or connection.in_atomic_block:
-        pk, status, delivery_count = _upsert(connection, params)
+        row = _upsert(connection, _upsert_sql(connection.vendor), params)
     elif connection.vendor == "postgresql":
-        # SET LOCAL lasts until the end of the transaction: the record's own, and only it.
-        with transaction.atomic(using=alias), connection.cursor() as cursor:
-            milliseconds = str(max(1, round(timeout * 1000)))
-            cursor.execute(_PG_TIMEOUTS, [milliseconds, milliseconds])
-            pk, status, delivery_count = _upsert(connection, params)
+        row = _bounded_pg_upsert(connection, alias, params, max(1, round(timeout * 1000)))
     elif connection.vendor == "mysql":
-        pk, status, delivery_count = _upsert(connection, [timeout, *params], bounded=True)
+        row = _upsert(connection, _MYSQL_TIMEOUT + _upsert_sql("mysql"), [timeout, *params])
     else:  # SQLite: the connection's busy timeout (OPTIONS "timeout") bounds the wait
-        pk, status, delivery_count = _upsert(connection, params)
+        row = _upsert(connection, _upsert_sql(connection.vendor), params)
+    pk, status, delivery_count = row
     return Recorded(pk=pk, stripe_id=envelope.id, status=status, delivery_count=delivery_count)
 
 
-def _upsert(connection: Any, params: list[Any], *, bounded: bool = False) -> tuple[Any, ...]:
+def _upsert(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(connection.vendor, bounded), params)
+        cursor.execute(sql, params)
+        # The bounded PostgreSQL statement list: psycopg 3 is on the SET's result, the row is
+        # the last one's (psycopg 2 is on the last already).
+        while cursor.description is None and cursor.nextset():
+            pass
         row: tuple[Any, ...] = cursor.fetchone()
     return row
+
+
+def _bounded_pg_upsert(
+    connection: Any, alias: str, params: list[Any], milliseconds: int
+) -> tuple[Any, ...]:
+    """The upsert under lock_timeout and statement_timeout, set for its transaction only."""
+    if connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+        # Client-side binding (Django's default) sends a statement list in one message, which
+        # PostgreSQL runs as one implicit transaction: SET LOCAL holds for the INSERT, and it
+        # costs no round trip (nor a BEGIN and a COMMIT).
+        return _upsert(connection, _pg_bounded_sql(milliseconds), params)
+    # Server-side binding takes one statement per execute: a transaction of our own.
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        cursor.execute(_PG_TIMEOUTS, [str(milliseconds), str(milliseconds)])
+        return _upsert(connection, _upsert_sql("postgresql"), params)
 
 
 def _row_values(envelope: Envelope, endpoint: str, text: str, now: datetime) -> dict[str, Any]:
@@ -148,8 +164,9 @@ def _preparation() -> tuple[tuple[str, Field[Any, Any] | None], ...]:
 
 
 #: RECORD_TIMEOUT on PostgreSQL: how long the record may wait for a lock, and run, in
-#: milliseconds (transaction-local: ``set_config(..., true)`` is ``SET LOCAL``). One statement
-#: for both, so that the bound costs one round trip (and the transaction's BEGIN and COMMIT).
+#: milliseconds, for its transaction only. Under server-side binding, in a transaction of its
+#: own (``set_config(..., true)`` is ``SET LOCAL``: one round trip for both, plus BEGIN and
+#: COMMIT); otherwise, ahead of the upsert in the same message (``_pg_bounded_sql``).
 _PG_TIMEOUTS = (
     "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
 )
@@ -160,10 +177,18 @@ _MYSQL_TIMEOUT = "SET STATEMENT max_statement_time = %s FOR "
 
 
 @cache
-def _upsert_sql(vendor: str, bounded: bool = False) -> str:
+def _pg_bounded_sql(milliseconds: int) -> str:
+    return (
+        f"SET LOCAL lock_timeout = {milliseconds:d}; "
+        f"SET LOCAL statement_timeout = {milliseconds:d}; " + _upsert_sql("postgresql")
+    )
+
+
+@cache
+def _upsert_sql(vendor: str) -> str:
     table = InboxEvent._meta.db_table
     if vendor == "mysql":
-        return (_MYSQL_TIMEOUT if bounded else "") + _mysql_upsert(table)
+        return _mysql_upsert(table)
     if vendor in ("postgresql", "sqlite"):
         return _standard_upsert(table)
     raise NotImplementedError(f"stripe_mirror does not support the {vendor!r} database backend")
