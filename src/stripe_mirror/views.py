@@ -140,7 +140,10 @@ class WebhookView(View):
             exc.detail,
         )
         headers = {"Allow": "POST"} if isinstance(exc, MethodNotAllowed) else {}
-        return _json(exc.status, {"error": exc.code, "detail": exc.detail}, **headers)
+        response = _json(exc.status, {"error": exc.code, "detail": exc.detail}, **headers)
+        # Logged above, with the reason: Django's "Bad Request" line would repeat it.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
 
     def database_unavailable(self, exc: DatabaseError) -> HttpResponse:
         """503, so that Stripe retries. Logged by ``outage`` as a summary of the outage, not a
