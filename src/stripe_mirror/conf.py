@@ -29,6 +29,9 @@ DEFAULTS: Mapping[str, Any] = {
     "API_KEY": "",
     "API_BASE": "https://api.stripe.com",
     "API_TIMEOUT": 5,
+    "RETENTION_BODY_DAYS": 30,
+    "RETENTION_ROW_DAYS": 90,
+    "HEALTH_MAX_LAG": None,
 }
 
 #: Keys of one entry of ``ENDPOINTS``.

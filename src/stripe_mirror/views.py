@@ -123,6 +123,7 @@ class WebhookView(View):
             exc.code,
             exc.detail,
         )
+        signals.webhook_rejected.send_robust(sender=type(self), endpoint=endpoint, error=exc)
         headers = {"Allow": "POST"} if isinstance(exc, MethodNotAllowed) else {}
         return _json(exc.status, {"error": exc.code, "detail": exc.detail}, **headers)
 
