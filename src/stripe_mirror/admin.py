@@ -25,6 +25,7 @@ from django.utils.safestring import SafeString
 
 from . import conf, mirror
 from .models import InboxEvent
+from .ops.admin_status import StatusPageMixin
 from .processing import Outcome, process
 from .registry import registry
 
@@ -95,7 +96,7 @@ class InboxChangeList(ChangeList):
 
 
 @admin.register(InboxEvent)
-class InboxEventAdmin(_ModelAdmin):
+class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
     list_display = (
         "stripe_id",
         "type",

@@ -66,14 +66,18 @@ def row_cutoff(days: float | None = None, now: datetime | None = None) -> dateti
 def strip_bodies(
     cutoff: datetime,
     *,
+    since: datetime | None = None,
     batch_size: int = 1000,
     dry_run: bool = False,
     progress: Callable[[Progress], None] | None = None,
 ) -> int:
-    """Empty the body of processed/skipped events received before ``cutoff``; how many."""
+    """Empty the body of processed/skipped events received before ``cutoff`` (and from
+    ``since`` on: older ones are deleted, and a dry run must not count them twice)."""
     candidates = InboxEvent.objects.filter(status__in=PRUNABLE, received_at__lt=cutoff).exclude(
         body=""
     )
+    if since is not None:
+        candidates = candidates.filter(received_at__gte=since)
     return _walk(
         "strip",
         candidates,

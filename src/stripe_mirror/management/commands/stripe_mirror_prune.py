@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from stripe_mirror.ops import prune
 
-#: Seconds between progress lines.
+#: Seconds between progress lines (-v 2: a line per batch).
 _REPORT_EVERY = 2.0
 
 
@@ -50,6 +50,7 @@ class Command(BaseCommand):
         size = max(1, options["batch_size"])
         dry = options["dry_run"]
         self._last_report = 0.0
+        self._every = 0.0 if options["verbosity"] >= 2 else _REPORT_EVERY
         verb = "would be" if dry else "were"
         deleted = stripped = 0
         # Deleting first: the rows it removes need no stripping.
@@ -63,7 +64,11 @@ class Command(BaseCommand):
         if bodies_before is not None:
             self._say(f"stripping bodies of events received before {bodies_before:%Y-%m-%d %H:%M}")
             stripped = prune.strip_bodies(
-                bodies_before, batch_size=size, dry_run=dry, progress=self._progress
+                bodies_before,
+                since=rows_before,
+                batch_size=size,
+                dry_run=dry,
+                progress=self._progress,
             )
         if rows_before is None and bodies_before is None:
             self._say("retention is off (RETENTION_BODY_DAYS and RETENTION_ROW_DAYS are None)")
@@ -71,7 +76,7 @@ class Command(BaseCommand):
 
     def _progress(self, step: prune.Progress) -> None:
         now = time.monotonic()
-        if now - self._last_report >= _REPORT_EVERY:
+        if now - self._last_report >= self._every:
             self._last_report = now
             noun = "rows deleted" if step.action == "delete" else "bodies stripped"
             dry = " (dry run)" if step.dry_run else ""
