@@ -17,6 +17,7 @@ from stripe_mirror import inbox
 from stripe_mirror.admin import InboxEventAdmin
 from stripe_mirror.envelope import parse
 from stripe_mirror.models import InboxEvent, Status
+from stripe_mirror.registry import registry
 from stripe_mirror.testing import build_event, encode, post_event
 from tests.testapp.models import HandlerCall
 
@@ -274,7 +275,9 @@ def test_reprocess_action_reports_each_outcome(admin_client, post, tmp_path):
     pks = InboxEvent.objects.values_list("pk", flat=True)
 
     response = admin_client.post(
-        CHANGELIST, {"action": "reprocess", "_selected_action": list(pks)}, follow=True
+        CHANGELIST,
+        {"action": "reprocess", "post": "yes", "_selected_action": list(pks)},
+        follow=True,
     )
 
     shown = [str(message) for message in response.context["messages"]]
@@ -291,6 +294,59 @@ def test_reprocess_action_reports_each_outcome(admin_client, post, tmp_path):
     assert HandlerCall.objects.filter(event_id=recovers["id"], handler="failing").count() == 1
     # A forced reprocess runs every handler again, those that had completed included.
     assert HandlerCall.objects.filter(event_id=fine["id"], handler="record_call").count() == 2
+
+
+def test_reprocess_asks_first_and_says_what_will_run(admin_client, post):
+    fails = build_event("test.fail", {"id": "cus_ask", "object": "customer"})
+    paid = build_event("invoice.paid", {"id": "in_ask", "object": "invoice"})
+    for event in (fails, paid):
+        assert post(event).status_code == 200
+    rows = {row.stripe_id: row for row in InboxEvent.objects.all()}
+    before = {sid: (row.attempts, row.status) for sid, row in rows.items()}
+    calls = HandlerCall.objects.count()
+    selected = {"action": "reprocess", "_selected_action": [row.pk for row in rows.values()]}
+
+    page = admin_client.post(CHANGELIST, selected)
+
+    assert page.status_code == 200
+    assert page.templates[0].name == "stripe_mirror/admin/reprocess_confirmation.html"
+    assert page.context["count"] == 2
+    plan = {type_: (count, handlers) for type_, count, handlers in page.context["plan"]}
+    assert plan["test.fail"] == (
+        1,
+        [
+            "stripe_mirror.mirror",
+            *[r.name for r in registry.handlers_for("test.fail")],
+        ],
+    )
+    assert "tests.testapp.stripe_handlers.failing" in plan["test.fail"][1]
+    assert plan["invoice.paid"][0] == 1
+    html = page.content.decode()
+    assert "Reprocess 2 events?" in html
+    assert "tests.testapp.stripe_handlers.failing" in html
+    assert 'name="post" value="yes"' in html
+    after = {r.stripe_id: (r.attempts, r.status) for r in InboxEvent.objects.all()}
+    assert after == before  # nothing ran
+    assert HandlerCall.objects.count() == calls
+
+    confirmed = admin_client.post(CHANGELIST, {**selected, "post": "yes"}, follow=True)
+
+    shown = [str(message) for message in confirmed.context["messages"]]
+    assert shown == [
+        "1 event processed.",
+        "1 event failed again and will be retried (see their last error).",
+    ]
+    assert InboxEvent.objects.get(stripe_id=fails["id"]).attempts == 2
+    assert HandlerCall.objects.count() == calls + 2  # record_call ran again for both
+
+
+def test_the_page_of_an_event_nested_too_deep_to_indent_shows_its_body(admin_client):
+    event = build_event("customer.created", {"id": "cus_deep", "object": "customer", "x": 0})
+    body = encode(event).replace(b'"x":0', b'"x":' + b"[" * 900 + b"]" * 900)
+    row = InboxEvent.objects.get(pk=inbox.record(parse(body), "default", body).pk)
+    response = admin_client.get(_change_url(row))
+    assert response.status_code == 200
+    assert "[" * 900 in response.content.decode()
 
 
 def test_reprocess_action_skips_thin_events(admin_client, post):
@@ -311,7 +367,9 @@ def test_reprocess_action_skips_thin_events(admin_client, post):
     assert row.status == Status.SKIPPED
 
     response = admin_client.post(
-        CHANGELIST, {"action": "reprocess", "_selected_action": [row.pk]}, follow=True
+        CHANGELIST,
+        {"action": "reprocess", "post": "yes", "_selected_action": [row.pk]},
+        follow=True,
     )
 
     shown = [str(message) for message in response.context["messages"]]

@@ -139,10 +139,20 @@ def test_longest_endpoint_name(settings: Any) -> None:
         ("RETRY_BACKOFF_MAX", "1"),
         ("API_TIMEOUT", 0),
         ("API_TIMEOUT", "5"),
+        ("RETRY_JITTER", 1.5),
+        ("RETRY_JITTER", -0.1),
+        ("RETRY_JITTER", "0.2"),
+        ("RETRY_JITTER", True),
+        ("RETRY_JITTER", float("nan")),
     ],
 )
 def test_bad_numbers(settings: Any, key: str, bad: Any) -> None:
     assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: bad}) == ["stripe_mirror.E009"]
+
+
+@pytest.mark.parametrize("jitter", [0, 0.25, 1, 1.0])
+def test_retry_jitter_from_0_to_1(settings: Any, jitter: float) -> None:
+    assert ids(settings, {"ENDPOINTS": {"default": GOOD}, "RETRY_JITTER": jitter}) == []
 
 
 def test_unknown_task_backend(settings: Any) -> None:

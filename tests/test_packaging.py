@@ -30,7 +30,11 @@ def test_the_wheel_holds_the_package_its_marker_and_its_license(
     names = set(zipfile.ZipFile(distributions.wheel).namelist())
     package = {name for name in names if not name.startswith(DIST_INFO)}
     assert package == SOURCES  # every module, migrations and py.typed; nothing else
-    assert {"stripe_mirror/py.typed", "stripe_mirror/migrations/0001_initial.py"} <= package
+    assert {
+        "stripe_mirror/py.typed",
+        "stripe_mirror/migrations/0001_initial.py",
+        "stripe_mirror/templates/stripe_mirror/admin/reprocess_confirmation.html",
+    } <= package
     assert f"{DIST_INFO}/licenses/LICENSE" in names
     assert {name.split("/")[0] for name in names} == {"stripe_mirror", DIST_INFO}  # no tests/
 

@@ -20,7 +20,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from stripe_mirror import StripeEvent, mirror, signals
+from stripe_mirror import StripeEvent, conf, mirror, signals
 from stripe_mirror.inbox import Recorded
 from stripe_mirror.models import InboxEvent, Status
 from stripe_mirror.processing import Outcome, due_count, process, process_due
@@ -149,8 +149,10 @@ def test_failure_is_recorded_and_retried_with_backoff_until_dead(record: Record)
             _make_due(recorded.pk)
         else:
             assert (outcome, row.status, row.next_attempt_at) == (Outcome.DEAD, Status.DEAD, None)
-    # 60 s, doubling, capped at 300 s.
-    for (longest, shortest), seconds in zip(delays, (60, 120, 240, 300), strict=True):
+    # 60 s, doubling, capped at 300 s, less this event's jitter (RETRY_JITTER).
+    for (longest, shortest), attempt in zip(delays, range(1, 5), strict=True):
+        seconds = conf.retry_delay(attempt, recorded.stripe_id)
+        assert 0.75 * min(300, 60 * 2 ** (attempt - 1)) <= seconds
         assert shortest <= timedelta(seconds=seconds) <= longest
 
     assert process(recorded.pk) is Outcome.SKIPPED  # dead events wait for a human

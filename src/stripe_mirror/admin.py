@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from . import conf, mirror
-from .models import InboxEvent
+from .models import InboxEvent, Status
 from .ops.admin_status import StatusPageMixin
 from .processing import Outcome, process
 from .registry import registry
@@ -202,6 +204,8 @@ class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
             text = orjson.dumps(orjson.loads(obj.body), option=orjson.OPT_INDENT_2).decode()
         except orjson.JSONDecodeError:  # never recorded unparsed; shown as is all the same
             text = obj.body
+        except TypeError:  # nested deeper than orjson writes (254 levels): shown as sent
+            text = obj.body
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
 
     @admin.display(description="last error")
@@ -232,7 +236,11 @@ class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
         description="Reprocess selected events now (every handler runs again)",
         permissions=("reprocess",),
     )
-    def reprocess(self, request: HttpRequest, queryset: QuerySet[InboxEvent]) -> None:
+    def reprocess(
+        self, request: HttpRequest, queryset: QuerySet[InboxEvent]
+    ) -> TemplateResponse | None:
+        """Asks first (as ``delete_selected`` does): the first POST shows what would run, and
+        only the confirmation (``post=yes``) runs it."""
         pks = list(
             queryset.order_by("created", "id").values_list("pk", flat=True)[: REPROCESS_LIMIT + 1]
         )
@@ -243,13 +251,37 @@ class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
                 "`manage.py stripe_mirror_reprocess --status ... --type ...`.",
                 messages.ERROR,
             )
-            return
+            return None
+        if request.POST.get("post") != "yes":
+            return self._confirm_reprocess(request, pks)
         outcomes = Counter(process(pk, force=True) for pk in pks)
         for outcome, (level, text) in _OUTCOME_MESSAGES.items():
             count = outcomes[outcome]
             if count:
                 noun = "event" if count == 1 else "events"
                 self.message_user(request, f"{count} {noun} {text}.", level)
+        return None
+
+    def _confirm_reprocess(self, request: HttpRequest, pks: list[int]) -> TemplateResponse:
+        selected = InboxEvent.objects.filter(pk__in=pks)
+        types = Counter(selected.exclude(status=Status.SKIPPED).values_list("type", flat=True))
+        plan = [
+            (type_, count, [mirror.NAME, *(r.name for r in registry.handlers_for(type_))])
+            for type_, count in sorted(types.items())
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reprocess events?",
+            "opts": self.opts,
+            "media": self.media,
+            "count": len(pks),
+            "pks": pks,
+            "plan": plan,
+            "thin": len(pks) - sum(types.values()),  # thin events: recorded only, skipped
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "stripe_mirror/admin/reprocess_confirmation.html", context)
 
 
 # The mirrored models' pages live in their own module.

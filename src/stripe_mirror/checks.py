@@ -45,7 +45,8 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
         if key not in conf.DEFAULTS
     ]
     messages += _check_numbers(value, "STRIPE_MIRROR")
-    messages += _check_api_timeout(value)
+    messages += _check_jitter(value)
+    messages += _check_api(value)
     messages += _check_endpoints(value.get("ENDPOINTS"))
     messages += _check_task_backend()
     return messages
@@ -137,6 +138,7 @@ _MINIMUMS = {
     "MAX_ATTEMPTS": 1,
     "RETRY_BACKOFF": 0,
     "RETRY_BACKOFF_MAX": 0,
+    "API_MAX_RETRIES": 0,
 }
 
 
@@ -154,12 +156,60 @@ def _check_numbers(values: Mapping[str, Any], where: str) -> list[CheckMessage]:
     return messages
 
 
-def _check_api_timeout(values: Mapping[str, Any]) -> list[CheckMessage]:
-    """Seconds, possibly fractional: a timeout of 0 or less would fail every fetch."""
-    value = values.get("API_TIMEOUT", 1)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+def _check_jitter(values: Mapping[str, Any]) -> list[CheckMessage]:
+    """RETRY_JITTER: a fraction of the delay (E009, with the other numbers)."""
+    if "RETRY_JITTER" not in values:
         return []
-    return [_error("E009", f"STRIPE_MIRROR['API_TIMEOUT'] must be a number > 0, not {value!r}.")]
+    value = values["RETRY_JITTER"]
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return []
+    return [
+        _error(
+            "E009",
+            f"STRIPE_MIRROR['RETRY_JITTER'] must be a number from 0 to 1, not {value!r}.",
+            "It is the fraction of each retry delay that may be cut off (0: no jitter).",
+        )
+    ]
+
+
+def _check_api(values: Mapping[str, Any]) -> list[CheckMessage]:
+    """The API settings: positive numbers, a version string and well-formed keys."""
+    messages: list[CheckMessage] = []
+    for key in ("API_TIMEOUT", "API_RATE_LIMIT"):  # seconds / requests per second
+        value = values.get(key, 1)
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
+            messages.append(
+                _error("E009", f"STRIPE_MIRROR['{key}'] must be a number > 0, not {value!r}.")
+            )
+    if not isinstance(values.get("API_VERSION", ""), str):
+        messages.append(_error("E009", "STRIPE_MIRROR['API_VERSION'] must be a string."))
+    return messages + _check_api_key(values.get("API_KEY", ""))
+
+
+def _check_api_key(value: object) -> list[CheckMessage]:
+    """A secret (``sk_``) or restricted (``rk_``) key, or one per mode; never echoed whole."""
+    hint = "Use a secret key (sk_...) or a restricted key (rk_...) from the Dashboard."
+    slots = value.items() if isinstance(value, Mapping) else [("", value)]
+    messages: list[CheckMessage] = []
+    for mode, key in slots:
+        where = "STRIPE_MIRROR['API_KEY']" + (f"[{mode!r}]" if mode else "")
+        if mode and mode not in ("live", "test"):
+            messages.append(_error("E021", f"{where}: the modes are 'live' and 'test'.", hint))
+        elif not isinstance(key, str):
+            messages.append(
+                _error("E020", f"{where} must be a string, not {conf.redacted(key)}.", hint)
+            )
+        elif key and (key != key.strip() or key[:3] not in ("sk_", "rk_")):
+            messages.append(
+                _error("E020", f"{where} is not an API secret key: {conf.redacted(key)}.", hint)
+            )
+        elif mode and key and conf.key_mode(key) not in (None, mode):
+            messages.append(
+                _error(
+                    "E021", f"{where} is a {conf.key_mode(key)} key: {conf.redacted(key)}.", hint
+                )
+            )
+    return messages
 
 
 def _check_task_backend() -> list[CheckMessage]:

@@ -7,6 +7,7 @@ Every key is documented in docs/settings.md with its default; the system checks 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +25,15 @@ DEFAULTS: Mapping[str, Any] = {
     "MAX_ATTEMPTS": 10,
     "RETRY_BACKOFF": 60,
     "RETRY_BACKOFF_MAX": 6 * 3600,
+    "RETRY_JITTER": 0.25,
     "HANDLER_MODULES": ("stripe_handlers",),
     "MIRROR": True,
     "API_KEY": "",
     "API_BASE": "https://api.stripe.com",
     "API_TIMEOUT": 5,
+    "API_VERSION": "",
+    "API_MAX_RETRIES": 3,
+    "API_RATE_LIMIT": 20,
     "RETENTION_BODY_DAYS": 30,
     "RETENTION_ROW_DAYS": 90,
     "HEALTH_MAX_LAG": None,
@@ -104,11 +109,26 @@ def max_attempts() -> int:
     return int(get("MAX_ATTEMPTS"))
 
 
-def retry_delay(attempts: int) -> float:
-    """Seconds to wait before the next attempt, after ``attempts`` failed ones (exponential)."""
+def retry_delay(attempts: int, event_id: str | None = None) -> float:
+    """Seconds to wait before the next attempt, after ``attempts`` failed ones: exponential,
+    at most ``RETRY_BACKOFF_MAX``, then shortened by up to ``RETRY_JITTER`` of itself.
+
+    The jitter spreads events that failed together (an outage) instead of retrying them in
+    lockstep. It is drawn from a hash of the event id and the attempt, not from a random
+    generator: an event's schedule is reproducible, different events spread. Without an
+    event id, the delay without jitter (the upper bound)."""
     base = float(get("RETRY_BACKOFF"))
     cap = float(get("RETRY_BACKOFF_MAX"))
-    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+    delay = float(min(cap, base * 2 ** max(0, attempts - 1)))
+    if event_id is None:
+        return delay
+    return delay * (1.0 - float(get("RETRY_JITTER")) * _unit(f"{event_id}:{attempts}"))
+
+
+def _unit(key: str) -> float:
+    """A number in [0, 1), uniform over keys, the same for the same key."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 def handler_modules() -> tuple[str, ...]:
@@ -120,16 +140,30 @@ def mirror_enabled() -> bool:
 
 
 def api_key(livemode: bool) -> str:
-    """The API key for refetches in this mode: a live key for live events, a test key for
-    test events (a key without a recognisable mode prefix is used for both)."""
-    key = str(get("API_KEY") or "")
-    if not key:
-        return ""
+    """The API key for this mode. ``API_KEY`` is one key, or ``{"live": ..., "test": ...}``.
+    One key with a mode prefix (``sk_live_``, ``rk_test_``) serves only its own mode; a key
+    without a recognisable mode prefix is used for both."""
+    value = get("API_KEY") or ""
     mode = "live" if livemode else "test"
-    parts = key.split("_")
-    if len(parts) >= 3 and parts[0] in ("sk", "rk") and parts[1] in ("live", "test"):
-        return key if parts[1] == mode else ""
-    return key
+    if isinstance(value, Mapping):
+        return str(value.get(mode) or "")
+    key = str(value)
+    own = key_mode(key)
+    return key if own in (None, mode) else ""
+
+
+def api_version() -> str:
+    """The pinned API version, or "" (the SDK's own)."""
+    return str(get("API_VERSION") or "")
+
+
+def api_max_retries() -> int:
+    return int(get("API_MAX_RETRIES"))
+
+
+def api_rate_limit() -> float:
+    """Requests per second per mode, for the whole process."""
+    return float(get("API_RATE_LIMIT"))
 
 
 def api_base() -> str:
@@ -138,3 +172,19 @@ def api_base() -> str:
 
 def api_timeout() -> float:
     return float(get("API_TIMEOUT"))
+
+
+def key_mode(key: str) -> str | None:
+    """The mode of a secret or restricted key ("live" or "test"), None for anything else."""
+    parts = key.split("_")
+    if len(parts) >= 3 and parts[0] in ("sk", "rk") and parts[1] in ("live", "test"):
+        return parts[1]
+    return None
+
+
+def redacted(key: object) -> str:
+    """A key as it may appear in a message: its kind and mode only."""
+    if not isinstance(key, str):
+        return type(key).__name__
+    mode = key_mode(key)
+    return f"{key[:2]}_{mode}_..." if mode else f"{key[:3]}... ({len(key)} characters)"

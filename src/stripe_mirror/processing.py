@@ -26,7 +26,6 @@ from __future__ import annotations
 import enum
 import logging
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ from django.utils import timezone
 
 from . import conf, mirror, rowsql, signals
 from .events import StripeEvent
+from .failures import describe, format_traceback
 from .models import DUE_STATUSES, InboxEvent, Status
 from .registry import registry
 from .savepoints import HandlerSavepoint
@@ -125,8 +125,9 @@ def process_due(limit: int = 50, *, related: int | None = None) -> list[tuple[st
             level,
             "batch of %d events rolled back (%s); retrying one by one",
             len(claimed),
-            exc,
-            exc_info=level == logging.WARNING,
+            describe(exc),
+            # A database error's traceback would show its message (the data): not logged.
+            exc_info=level == logging.WARNING and not isinstance(exc, DatabaseError),
         )
         return [(row.stripe_id, process(row.pk)) for row in claimed]
     return [(row.stripe_id, outcomes[row.pk]) for row in claimed]
@@ -223,22 +224,25 @@ class _MirrorFailed(Exception):
         self.failure = failure
 
 
-def _sync_mirror(event: StripeEvent, payload: dict[str, Any], *, tied: bool = False) -> None:
+def _sync_mirror(
+    event: StripeEvent, payload: dict[str, Any], *, tied: bool = False
+) -> tuple[str, ...]:
     """The mirror step. It has no savepoint of its own (one less round trip per event): when
-    it fails, the whole attempt is rolled back and counted as failed."""
+    it fails, the whole attempt is rolled back and counted as failed. Returns its notes:
+    what it had to change to store the object (``sync/storable.py``)."""
     try:
-        mirror.sync_event(event, payload=payload, tied=tied)
+        return mirror.sync_event(event, payload=payload, tied=tied)
     except DatabaseError as exc:
         if lock_conflict(exc):
             raise
-        raise _MirrorFailed(Failure(mirror.NAME, exc, traceback.format_exc())) from exc
+        raise _MirrorFailed(Failure(mirror.NAME, exc, format_traceback(exc))) from exc
     except Exception as exc:
-        raise _MirrorFailed(Failure(mirror.NAME, exc, traceback.format_exc())) from exc
+        raise _MirrorFailed(Failure(mirror.NAME, exc, format_traceback(exc))) from exc
 
 
 def _commit_failure(pk: int, error: DatabaseError) -> Failure:
-    logger.warning("processing %s could not be committed: %s", pk, error)
-    return Failure(_COMMIT, error, "".join(traceback.format_exception(error)))
+    logger.warning("processing %s could not be committed: %s", pk, describe(error))
+    return Failure(_COMMIT, error, format_traceback(error))
 
 
 def _fail_apart(pk: int, attempts: int, alias: str, failure: Failure, *, force: bool) -> Outcome:
@@ -280,13 +284,16 @@ def _run_batch(
     skipped = 0
     for group in _groups(_lock_order(claimed)):
         void, tied = _superseded(group)
+        notes: dict[int, tuple[str, ...]] = {}
         if void:
             skipped += len(void)
             for row in group:
                 if row.pk not in void:
-                    _mirror_early(row, tied=row.pk == tied)
+                    notes[row.pk] = _mirror_early(row, tied=row.pk == tied)
         for row in group:
-            outcomes[row.pk] = _run(row, alias, processed, mirrored=bool(void))
+            outcomes[row.pk] = _run(
+                row, alias, processed, mirrored=bool(void), notes=notes.get(row.pk, ())
+            )
     logger.debug("batch of %d events: %d superseded snapshots not written", len(claimed), skipped)
     return outcomes
 
@@ -342,12 +349,12 @@ def _superseded(group: list[InboxEvent]) -> tuple[set[int], int | None]:
     return void, stands_for.pk
 
 
-def _mirror_early(row: InboxEvent, *, tied: bool = False) -> None:
+def _mirror_early(row: InboxEvent, *, tied: bool = False) -> tuple[str, ...]:
     """Run the mirror step of ``row`` ahead of its group (``_run`` then counts it done)."""
     if mirror.NAME in row.completed_handlers:
-        return
+        return ()
     event = StripeEvent.from_json(row.body, endpoint=row.endpoint)
-    _sync_mirror(event, orjson.loads(row.body), tied=tied)
+    return _sync_mirror(event, orjson.loads(row.body), tied=tied)
 
 
 def _chain(event_type: str) -> list[tuple[str, Callable[[StripeEvent], object]]]:
@@ -363,20 +370,23 @@ def _run(
     processed: list[InboxEvent] | None = None,
     *,
     mirrored: bool = False,
+    notes: tuple[str, ...] = (),
 ) -> Outcome:
     """Run the event's handlers; ``mirrored``: its mirror step has run already, or is void
-    (``_run_batch``)."""
+    (``_run_batch``), with these ``notes``."""
     started = time.perf_counter()
     # Handlers get a read-only view of their own parse; the mirror another parse.
     event = StripeEvent.from_json(row.body, endpoint=row.endpoint)
     completed = list(row.completed_handlers)
+    if mirror.NAME in completed:  # by an earlier attempt: its notes stand
+        notes = _carried_notes(row.last_error)
     failures: list[Failure] = []
     for name, func in _chain(event.type):
         if name in completed:
             continue
         if name == mirror.NAME:
             if not mirrored:  # no user handler runs on a mirror that missed it
-                _sync_mirror(event, orjson.loads(row.body))
+                notes = _sync_mirror(event, orjson.loads(row.body))
             completed.append(name)
             continue
         try:
@@ -385,10 +395,10 @@ def _run(
         except DatabaseError as exc:
             if lock_conflict(exc):
                 raise  # not the handler's fault: the whole event runs again
-            failures.append(Failure(name, exc, traceback.format_exc()))
+            failures.append(Failure(name, exc, format_traceback(exc)))
             continue
         except Exception as exc:
-            failures.append(Failure(name, exc, traceback.format_exc()))
+            failures.append(Failure(name, exc, format_traceback(exc)))
             continue
         completed.append(name)
     return _finish(
@@ -399,6 +409,7 @@ def _run(
         failures=failures,
         seconds=time.perf_counter() - started,
         processed=processed,
+        notes=notes,
     )
 
 
@@ -411,22 +422,26 @@ def _finish(
     failures: list[Failure],
     seconds: float,
     processed: list[InboxEvent] | None = None,
+    notes: tuple[str, ...] = (),
 ) -> Outcome:
-    """Set the event's outcome, and write it (or, for a processed event of a batch, leave
-    the writing to ``_save_processed``)."""
+    """Set the event's outcome, and write it (or, for a processed event of a batch without
+    ``notes``, leave the writing to ``_save_processed``). The mirror's notes (what it had to
+    change to store the object) stay in ``last_error`` of a processed event."""
     now = timezone.now()
     row.attempts += 1
     row.completed_handlers = completed
     row.duration_ms = round(seconds * 1000, 3)
     if failures:
-        outcome = _mark_failed(row, now, failures)
+        outcome = _mark_failed(row, now, failures, notes)
     else:
         row.status = Status.PROCESSED
         row.next_attempt_at = None
-        row.last_error = ""
+        row.last_error = _notes_text(notes)
         row.processed_at = now
         outcome = Outcome.PROCESSED
-    if outcome is Outcome.PROCESSED and processed is not None:
+    if notes:
+        logger.warning("%s (%s): %s", event.id, event.type, _notes_text(notes))
+    if outcome is Outcome.PROCESSED and processed is not None and not notes:
         processed.append(row)
     else:
         rowsql.save_fields(row, _OUTCOME_FIELDS, using=alias)
@@ -519,14 +534,33 @@ def _processed_sql(alias: str, count: int) -> str:
     )
 
 
-def _mark_failed(row: InboxEvent, now: datetime, failures: list[Failure]) -> Outcome:
-    row.last_error = "\n".join(f"[{f.handler}]\n{f.traceback}" for f in failures)
+_NOTES = f"[{mirror.NAME}] stored with changes: "
+
+
+def _notes_text(notes: tuple[str, ...]) -> str:
+    """How the mirror's notes read in ``last_error``: its first line (docs/mirror.md)."""
+    return f"{_NOTES}{'; '.join(notes)}" if notes else ""
+
+
+def _carried_notes(last_error: str) -> tuple[str, ...]:
+    first = last_error.split("\n", 1)[0]
+    return tuple(first.removeprefix(_NOTES).split("; ")) if first.startswith(_NOTES) else ()
+
+
+def _mark_failed(
+    row: InboxEvent, now: datetime, failures: list[Failure], notes: tuple[str, ...]
+) -> Outcome:
+    lines = [_notes_text(notes)] if notes else []
+    lines.extend(f"[{f.handler}]\n{f.traceback}" for f in failures)
+    text = "\n".join(lines)
+    # An error message may quote the event's data: a NUL in it would fail this write too.
+    row.last_error = text.replace("\x00", "\ufffd")
     if row.attempts >= conf.max_attempts():
         row.status = Status.DEAD
         row.next_attempt_at = None
         return Outcome.DEAD
     row.status = Status.FAILED
-    row.next_attempt_at = now + timedelta(seconds=conf.retry_delay(row.attempts))
+    row.next_attempt_at = now + timedelta(seconds=conf.retry_delay(row.attempts, row.stripe_id))
     return Outcome.FAILED
 
 
@@ -545,7 +579,7 @@ def _announce(
             event.type,
             row.attempts,
             "will retry" if outcome is Outcome.FAILED else "giving up (dead)",
-            failure.error,
+            describe(failure.error),
         )
     _send(
         signals.event_failed,

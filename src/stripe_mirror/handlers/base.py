@@ -13,6 +13,7 @@ from ..registry import validate_pattern
 from ..sync import DELETABLE, Origin, Outcome, Result, tombstone, upsert
 from ..sync.children import bury_embedded, prune_embedded, sync_embedded
 from ..sync.links import reconcile
+from ..sync.storable import storable
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ def rules_for(event_type: str) -> tuple[Rule, ...]:
 
 def origin_of(event: StripeEvent) -> Origin:
     previous = event.previous_attributes
+    if previous is not None:  # compared level by level with the object in a tie
+        previous = thaw(storable(previous).value)
     return Origin(
         event_id=event.id,
         event_type=event.type,
@@ -85,30 +88,38 @@ def origin_of(event: StripeEvent) -> Origin:
         account=event.account or "",
         livemode=event.livemode,
         api_version=event.api_version,
-        previous=thaw(previous) if previous is not None else None,
+        previous=previous,
     )
 
 
 def sync_event(
     event: StripeEvent, *, payload: Mapping[str, Any] | None = None, tied: bool = False
-) -> None:
+) -> tuple[str, ...]:
     """Apply one event to the mirror (the processor runs this before any user handler).
 
     ``payload``: the event as plain parsed JSON, when the caller has it (the processor parses
     the recorded body for this): it saves copying the read-only event back into dicts. It
     must be the same event, and is not kept. ``tied``: the event stands for other snapshots
     of its object from the same second, whose own sync does not run (a worker batch): the
-    object gets the newest of them by the tie rules."""
+    object gets the newest of them by the tie rules.
+
+    Returns what the mirror had to change to store the object (``sync/storable.py``): notes
+    the processor records on the event; empty when it is mirrored as it is."""
     if not conf.mirror_enabled():
-        return
-    obj = payload["data"]["object"] if payload is not None else thaw(event.object)
-    change = Change(event=event, obj=obj, origin=origin_of(event), tied=tied)
+        return ()
+    if payload is not None:
+        obj = storable(payload["data"]["object"])
+        value = obj.value
+    else:  # bounded first: ``thaw`` recurses as deep as the object goes
+        obj = storable(event.object)
+        value = thaw(obj.value)
+    change = Change(event=event, obj=value, origin=origin_of(event), tied=tied)
     rules = rules_for(event.type)
     if not rules:
         apply_snapshot(change)
-        return
     for func in rules:
         func(change)
+    return obj.notes
 
 
 def apply_snapshot(change: Change) -> Outcome:

@@ -19,7 +19,8 @@ class Status(models.TextChoices):
 
     #: Recorded; waiting for the task backend or a worker to process it.
     PENDING = "pending", "pending"
-    #: The mirror sync and every handler succeeded.
+    #: The mirror sync and every handler succeeded. ``last_error`` then holds the mirror's
+    #: note if it had to change the object to store it (docs/mirror.md).
     PROCESSED = "processed", "processed"
     #: A handler raised; processing is retried at ``next_attempt_at``.
     FAILED = "failed", "failed"

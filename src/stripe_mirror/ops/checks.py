@@ -29,7 +29,7 @@ def check_operations(app_configs: Iterable[Any] | None = None, **kwargs: Any) ->
                 Error(
                     f"STRIPE_MIRROR[{key!r}] must be None or a number >= 0.",
                     _HINT,
-                    id="stripe_mirror.E020",
+                    id="stripe_mirror.E030",
                 )
             )
     if not _number_or_none(row) or (row is not None and row < MIN_ROW_DAYS):
@@ -39,7 +39,7 @@ def check_operations(app_configs: Iterable[Any] | None = None, **kwargs: Any) ->
                 "(days in which Stripe can redeliver an event or the Events API list it: a "
                 "deleted id would be processed again).",
                 _HINT,
-                id="stripe_mirror.E021",
+                id="stripe_mirror.E031",
             )
         )
     return errors

@@ -39,6 +39,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils.dateparse import parse_datetime
 
 from .. import rowsql
+from ..failures import describe
 from ..models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 
 logger = logging.getLogger("stripe_mirror.sync")
@@ -191,10 +192,11 @@ def _settle(scope: _Scope, known: _Ids, alias: str) -> None:
             return
         except _Grew:
             growths += 1
-        except DatabaseError:  # a deadlock with a worker's batch: try again
+        except DatabaseError as exc:  # a deadlock with a worker's batch: try again
             failures += 1
             if failures == _SETTLE_ATTEMPTS:
-                logger.exception("could not settle the payment links of %s", known)
+                # Not the traceback: the database's message may quote the rows' data.
+                logger.error("could not settle the payment links of %s: %s", known, describe(exc))
                 return
 
 

@@ -25,6 +25,7 @@ from ..models import TYPED_MODELS, InboxEvent, StripeModel, StripeObject
 from . import refetch
 from .fields import extract
 from .ordering import Candidate, newest
+from .storable import storable
 
 logger = logging.getLogger("stripe_mirror.sync")
 
@@ -319,7 +320,9 @@ def _break_tie(
     if verdict.ambiguous:
         fetched = refetch.fetch(obj, origin)
         if fetched is not None:
-            return _Choice(fetched, replace(origin, event_id=f"{origin.event_id}{REFETCHED}"))
+            return _Choice(
+                storable(fetched).value, replace(origin, event_id=f"{origin.event_id}{REFETCHED}")
+            )
         logger.warning(
             "ambiguous order of %d same-second events about %s %s; keeping %s "
             "(configure STRIPE_MIRROR['API_KEY'] to settle such ties by a refetch)",
@@ -362,8 +365,15 @@ def _same_second_candidates(
         cursor.execute(_tied_sql(alias), params)
         tied = cursor.fetchall()
     for event_id, event_type, body in tied:
+        # As their own events mirror them: storable, and bounded for the tie rules.
         data = orjson.loads(body).get("data", {})
+        previous = data.get("previous_attributes")
         candidates.append(
-            Candidate(event_id, event_type, data.get("object", {}), data.get("previous_attributes"))
+            Candidate(
+                event_id,
+                event_type,
+                storable(data.get("object", {})).value,
+                None if previous is None else storable(previous).value,
+            )
         )
     return candidates
