@@ -17,6 +17,7 @@ from stripe_mirror.models import InboxEvent, Status
 from stripe_mirror.ops import prune
 from stripe_mirror.processing import Outcome, process
 from stripe_mirror.testing import build_event, build_thin_event
+from tests import live
 from tests.testapp.models import HandlerCall
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +136,34 @@ def test_retention_off(inbox: dict[str, list[str]], settings: Any) -> None:
     }
     assert "retention is off" in _prune()
     assert InboxEvent.objects.exclude(body="").count() == 17
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_batch_commits_before_the_next(inbox: dict[str, list[str]]) -> None:
+    """While the walk goes on, another connection can write a row the first batch pruned (a
+    redelivery counting itself): that batch's transaction is over, so its locks are gone. A
+    walk in one long transaction would keep that writer waiting until the end."""
+    seen: list[int] = []
+
+    def after_batch(step: prune.Progress) -> None:
+        if step.batch == 1:
+            first = InboxEvent.objects.filter(body="").order_by("pk").values_list("pk", flat=True)
+            pk = first.first()  # as this connection sees it: pruned, committed or not
+            seen.append(live.in_other_connection(lambda: _count_a_delivery(pk)))
+
+    assert (
+        prune.strip_bodies(timezone.now() - timedelta(days=30), batch_size=2, progress=after_batch)
+        == 10
+    )
+    assert seen == [1]
+
+
+def _count_a_delivery(pk: int) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET lock_timeout = '2s'")
+        elif connection.vendor == "mysql":
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 2")
+    return InboxEvent.objects.filter(pk=pk).update(delivery_count=2)
