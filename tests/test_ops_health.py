@@ -77,5 +77,6 @@ def test_database_unavailable(client: Any, enabled: None, settings: Any) -> None
     assert response.json() == {"healthy": False, "database": "unavailable"}
 
 
-def test_only_get(client: Any, enabled: None) -> None:
+def test_only_get_and_head(client: Any, enabled: None) -> None:
+    assert client.head(URL).status_code == 200
     assert client.post(URL).status_code == 405

@@ -17,7 +17,7 @@ import orjson
 from django.db import DatabaseError, connections, router
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from .. import conf
 from ..models import InboxEvent
@@ -31,7 +31,7 @@ def _json(status: int, body: dict[str, Any]) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe  # GET and HEAD: some load balancers probe with HEAD
 def health(request: HttpRequest) -> HttpResponse:
     max_lag = conf.get("HEALTH_MAX_LAG")
     if max_lag is None:
