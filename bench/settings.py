@@ -15,7 +15,7 @@ MODE = os.environ.get("BENCH_MODE", "immediate")
 os.environ["STRIPE_MIRROR_TASKS"] = "database" if MODE == "database" else "immediate"
 
 from example_site.settings import *  # noqa: E402, F403
-from example_site.settings import DATABASES  # noqa: E402
+from example_site.settings import DATABASES, STRIPE_MIRROR  # noqa: E402
 
 DEBUG = False
 # Nothing below WARNING: the demo handlers log every event at INFO, which a busy site
@@ -45,8 +45,11 @@ if os.environ.get("BENCH_SERVER_SIDE_BINDING") == "1":
 if os.environ.get("BENCH_PREPARE_THRESHOLD"):
     threshold = int(os.environ["BENCH_PREPARE_THRESHOLD"])
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = threshold
+# A/B of the bound on the recording (docs/benchmarks.md): BENCH_RECORD_TIMEOUT=0 turns it off.
+if os.environ.get("BENCH_RECORD_TIMEOUT") is not None:
+    STRIPE_MIRROR = {**STRIPE_MIRROR, "RECORD_TIMEOUT": float(os.environ["BENCH_RECORD_TIMEOUT"])}
 # bench/backfill.py: the API key and address of its fake Stripe server (a JSON object).
 if os.environ.get("BENCH_STRIPE_MIRROR"):
     import json
 
-    STRIPE_MIRROR = {**STRIPE_MIRROR, **json.loads(os.environ["BENCH_STRIPE_MIRROR"])}  # noqa: F405
+    STRIPE_MIRROR = {**STRIPE_MIRROR, **json.loads(os.environ["BENCH_STRIPE_MIRROR"])}

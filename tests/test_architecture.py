@@ -31,6 +31,7 @@ STAGES = ("endpoint", "verification", "dispatch", "handlers", "sync")
 #: moves them into endpoint/, verification/ and dispatch/ and updates this mapping.
 PLACES = {
     "views": "endpoint",
+    "outage": "endpoint",
     "signature": "verification",
     "envelope": "verification",
     "inbox": "dispatch",

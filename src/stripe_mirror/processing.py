@@ -171,7 +171,7 @@ def _take_sqlite_write_lock(alias: str) -> None:
 def _claim_one(alias: str, pk: int, *, force: bool) -> InboxEvent | None:
     queryset = _locking_queryset(alias).filter(pk=pk)  # type: ignore[attr-defined]
     if force:
-        queryset = queryset.exclude(status=Status.SKIPPED)
+        queryset = queryset.exclude(status=Status.SKIPPED).exclude(body="")  # "": pruned
     else:
         queryset = queryset.filter(status__in=DUE_STATUSES, next_attempt_at__lte=timezone.now())
     row: InboxEvent | None = queryset.first()

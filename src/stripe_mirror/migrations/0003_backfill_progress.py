@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stripe_mirror', '0001_initial'),
+        ('stripe_mirror', '0002_inbox_processed_at_index'),
     ]
 
     operations = [
