@@ -28,7 +28,9 @@ from django.utils import timezone
 from .. import db, signals
 from ..api import listing
 from ..models import BackfillProgress, StripeModel
+from . import bulk, sources
 from .reads import apply_read, read_origin
+from .storable import storable
 from .upsert import Outcome, Result, model_for
 
 logger = logging.getLogger("stripe_mirror.backfill")
@@ -120,10 +122,19 @@ def _apply(page: listing.Page, progress: BackfillProgress, label: str) -> list[S
         page.started, label=label, account=progress.account, livemode=progress.livemode
     )
     # Locked in the order every transaction locks several objects' rows (no deadlock cycle).
-    objects = db.lock_order(page.objects, lambda o: (str(o.get("object", "")), str(o["id"])))
+    objects = db.lock_order(
+        [storable(obj).value for obj in page.objects],
+        lambda o: (str(o.get("object", "")), str(o["id"])),
+    )
+    created = bulk.create_missing(objects, origin) or {}
+    after_write = sources.after_write()
     written: list[StripeModel] = []
     for obj in objects:
-        outcome = apply_read(obj, origin)
+        outcome = created.get(str(obj["id"]))
+        if outcome is not None and after_write is not None:
+            after_write(outcome)
+        else:  # a row exists (or no bulk insert here): through the guard
+            outcome = apply_read(obj, origin)
         _count(progress, outcome)
         if outcome.applied and outcome.row is not None:
             written.append(outcome.row)
