@@ -19,7 +19,7 @@ class StripeMirrorConfig(AppConfig):
         sources.plug(
             same_second=dispatch_sql.same_second_snapshots,
             apply_fetched=mirror.apply_fetched,
-            after_write=mirror.after_write,
+            after_writes=mirror.after_writes,
         )
         # User handlers live in <app>/stripe_handlers.py (HANDLER_MODULES) of installed apps.
         autodiscover_modules(*conf.handler_modules())

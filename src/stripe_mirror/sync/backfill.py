@@ -127,14 +127,19 @@ def _apply(page: listing.Page, progress: BackfillProgress, label: str) -> list[S
         lambda o: (str(o.get("object", "")), str(o["id"])),
     )
     created = bulk.create_missing(objects, origin) or {}
-    after_write = sources.after_write()
-    written: list[StripeModel] = []
+    after_writes = sources.after_writes()
+    if after_writes is None:
+        created = {}  # (the app is not set up: the guard's path below fails loudly)
+    outcomes = []
     for obj in objects:
         outcome = created.get(str(obj["id"]))
-        if outcome is not None and after_write is not None:
-            after_write(outcome)
-        else:  # a row exists (or no bulk insert here): through the guard
+        if outcome is None:  # a row exists (or no bulk insert here): through the guard
             outcome = apply_read(obj, origin)
+        outcomes.append(outcome)
+    if after_writes is not None and created:
+        after_writes(list(created.values()))  # one query per hook for the whole page
+    written: list[StripeModel] = []
+    for outcome in outcomes:
         _count(progress, outcome)
         if outcome.applied and outcome.row is not None:
             written.append(outcome.row)

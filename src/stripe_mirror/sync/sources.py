@@ -7,7 +7,7 @@ the inbox's table nor the mirror's rules (no import of an earlier stage):
   tie (the inbox's, stage 3: ``dispatch_sql.same_second_snapshots``);
 - ``apply_fetched``: writes a snapshot read from the Stripe API as the mirror writes an
   event's (stage 4: the object, then its embedded lists, links and hooks);
-- ``after_write``: what follows the write of a row (stage 4: embedded lists, links, hooks),
+- ``after_writes``: what follows the writes of rows (stage 4: embedded lists, links, hooks),
   for rows the sync wrote itself (a backfill page's new rows, ``bulk.py``).
 """
 
@@ -40,25 +40,27 @@ class SameSecond(Protocol):
 
 
 ApplyFetched = Callable[[dict[str, Any], Origin], object]
-#: Takes an ``upsert.Outcome`` (not named here: ``upsert`` imports this module).
-AfterWrite = Callable[[Any], object]
+#: Takes a list of ``upsert.Outcome`` (not named here: ``upsert`` imports this module).
+AfterWrites = Callable[[list[Any]], object]
 
 
 @dataclass(slots=True)
 class _Plugged:
     same_second: SameSecond | None = None
     apply_fetched: ApplyFetched | None = None
-    after_write: AfterWrite | None = None
+    after_writes: AfterWrites | None = None
 
 
 _plugged = _Plugged()
 
 
-def plug(*, same_second: SameSecond, apply_fetched: ApplyFetched, after_write: AfterWrite) -> None:
+def plug(
+    *, same_second: SameSecond, apply_fetched: ApplyFetched, after_writes: AfterWrites
+) -> None:
     """Connect the sync to its sources (``apps.py``)."""
     _plugged.same_second = same_second
     _plugged.apply_fetched = apply_fetched
-    _plugged.after_write = after_write
+    _plugged.after_writes = after_writes
 
 
 def same_second() -> SameSecond:
@@ -72,5 +74,5 @@ def apply_fetched() -> ApplyFetched | None:
     return _plugged.apply_fetched
 
 
-def after_write() -> AfterWrite | None:
-    return _plugged.after_write
+def after_writes() -> AfterWrites | None:
+    return _plugged.after_writes
