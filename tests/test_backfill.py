@@ -298,3 +298,15 @@ def test_a_fetch_error_reaches_the_writer() -> None:
     with pytest.raises(RuntimeError, match="down"):
         got.extend(ahead(failing()))
     assert got == [1]
+
+
+def test_live_mode_with_the_live_key(settings: Any, api: FakeStripe) -> None:
+    from tests.stripe_api.fake import LIVE_KEY
+
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "API_KEY": {"live": LIVE_KEY}}
+    api.add("customer", email="test@example.com")
+    live = api.add("customer", email="live@example.com", livemode=True)
+    run("--types", "customer", "--live")
+    assert list(Customer.objects.values_list("stripe_id", "livemode")) == [(live["id"], True)]
+    with pytest.raises(CommandError, match="test mode"):
+        run("--types", "customer")

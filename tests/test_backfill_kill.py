@@ -1,5 +1,6 @@
-"""A backfill killed by SIGKILL while it runs (a child process paging slowly through our fake
-Stripe server), then resumed: every object exactly once, the counts right."""
+"""A backfill killed by SIGKILL (and interrupted by Ctrl-C) while it runs (a child process
+paging slowly through our fake Stripe server), then resumed: every object exactly once, the
+counts right."""
 
 from __future__ import annotations
 
@@ -23,18 +24,23 @@ def _seen() -> int:
     return 0 if found is None else found.seen
 
 
-def test_killed_twice_then_resumed(fake_stripe: FakeStripe) -> None:
+def test_killed_then_interrupted_then_resumed(fake_stripe: FakeStripe) -> None:
     ids = {fake_stripe.add("customer", email=f"c{i}@example.com")["id"] for i in range(1000)}
     fake_stripe.latency = 0.05
     extra = {"API_KEY": TEST_KEY, "API_BASE": fake_stripe.url, "API_RATE_LIMIT": 1000}
     env = live.child_env(STRIPE_MIRROR_TEST_EXTRA=json.dumps(extra))
-    for threshold, delay in ((200, 0.02), (500, 0.07)):
+    # SIGKILL twice, then Ctrl-C (SIGINT: the command says so and exits with status 130).
+    stops = ((200, 0.02, signal.SIGKILL), (400, 0.07, signal.SIGKILL), (600, 0.04, signal.SIGINT))
+    for threshold, delay, signum in stops:
         child = live.start_manage(*COMMAND, env=env)
         try:
             live.wait_for(lambda t=threshold: _seen() >= t, f"{threshold} customers", timeout=90)
             time.sleep(delay)  # somewhere in the next page: its fetch or its write
-            child.signal(signal.SIGKILL)
-            assert child.wait() == -signal.SIGKILL
+            child.signal(signum)
+            status = child.wait()
+            assert status == (-signal.SIGKILL if signum == signal.SIGKILL else 130)
+            if signum == signal.SIGINT:
+                assert "interrupted: run the command again to resume" in child.output()
         finally:
             child.stop()
         progress = BackfillProgress.objects.get()
