@@ -310,3 +310,24 @@ def test_live_mode_with_the_live_key(settings: Any, api: FakeStripe) -> None:
     assert list(Customer.objects.values_list("stripe_id", "livemode")) == [(live["id"], True)]
     with pytest.raises(CommandError, match="test mode"):
         run("--types", "customer")
+
+
+def test_children_of_a_page_are_synced_together(api: FakeStripe) -> None:
+    """Three new subscriptions in one page: their items are inserted at once (parents named
+    from the list when the items do not name them), an item the mirror had is updated through
+    the guard, and an item gone from a complete list is tombstoned."""
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    SubscriptionItem.objects.create(stripe_id="si_gone", subscription_id="sub_a", event_created=old)
+    SubscriptionItem.objects.create(
+        stripe_id="si_a_00", subscription_id="sub_a", event_created=old, quantity=7
+    )
+    for name, count in (("a", 3), ("b", 12), ("c", 2)):
+        api.add("subscription", id=f"sub_{name}", status="active", items=items_of(name, count))
+    run("--types", "subscription")
+    items = {row.stripe_id: row for row in SubscriptionItem.objects.all()}
+    assert items["si_gone"].deleted is True
+    assert items["si_a_00"].quantity == 1  # the read replaced the older state
+    live = [row for row in items.values() if not row.deleted]
+    assert len(live) == 17
+    assert {row.stripe_id.split("_")[1] for row in live} == {"a", "b", "c"}
+    assert all(row.subscription_id == f"sub_{row.stripe_id.split('_')[1]}" for row in live)

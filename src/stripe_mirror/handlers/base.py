@@ -11,7 +11,7 @@ from ..events import StripeEvent, thaw
 from ..models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 from ..patterns import validate_pattern
 from ..sync import DELETABLE, Origin, Outcome, Result, tombstone, upsert
-from ..sync.children import bury_embedded, prune_embedded, sync_embedded
+from ..sync.children import bury_embedded, prune_embedded, sync_embedded, sync_embedded_created
 from ..sync.links import reconcile
 from ..sync.storable import storable
 
@@ -163,8 +163,9 @@ def after_writes(outcomes: Sequence[Outcome]) -> None:
     """What follows the writes of several rows (a backfill page's new rows): for each, its
     embedded lists and links; then the hooks, once per model with all its rows."""
     written: dict[type[StripeModel], list[StripeModel]] = {}
+    embedded = _embedded_together(outcomes)
     for outcome in outcomes:
-        row = _follow(outcome)
+        row = _follow(outcome, embedded=not embedded)
         if row is not None:
             written.setdefault(type(row), []).append(row)
     for model, rows in written.items():
@@ -172,8 +173,21 @@ def after_writes(outcomes: Sequence[Outcome]) -> None:
             hook(rows)
 
 
-def _follow(outcome: Outcome) -> StripeModel | None:
-    """The embedded lists and links of a write; the row written, if it was."""
+def _embedded_together(outcomes: Sequence[Outcome]) -> bool:
+    """The embedded lists of rows created together with one origin (a backfill page's new
+    rows of one type), synced at once; False when they were not (each row then does)."""
+    first = outcomes[0] if outcomes else None
+    if len(outcomes) < 2 or first is None or first.origin is None:
+        return False
+    if any(o.result is not Result.CREATED or o.origin != first.origin for o in outcomes):
+        return False
+    parents = [o.obj for o in outcomes if o.obj is not None]
+    return sync_embedded_created(parents, first.origin)
+
+
+def _follow(outcome: Outcome, *, embedded: bool = True) -> StripeModel | None:
+    """The embedded lists (unless done already) and links of a write; the row written, if
+    it was."""
     if outcome.obj is None or outcome.origin is None:
         return None
     if outcome.result is Result.CONFIRMED:
@@ -181,7 +195,8 @@ def _follow(outcome: Outcome) -> StripeModel | None:
         return None
     if not outcome.applied:
         return None
-    sync_embedded(outcome.obj, outcome.origin, prune=outcome.settled)
+    if embedded:
+        sync_embedded(outcome.obj, outcome.origin, prune=outcome.settled)
     if isinstance(outcome.row, _LINKED):
         reconcile(outcome.row)
     return outcome.row

@@ -19,17 +19,27 @@ from .origin import Origin
 from .upsert import Outcome, Result, _assign, _key, model_for
 
 
-def create_missing(objects: list[Mapping[str, Any]], origin: Origin) -> dict[str, Outcome] | None:
-    """Insert the rows of ``objects`` (of one type, with ids) that do not exist, with
+def create_missing(
+    objects: list[Mapping[str, Any]],
+    origin: Origin,
+    *,
+    model: type[StripeModel] | None = None,
+    parents: tuple[str, Mapping[str, str]] | None = None,
+) -> dict[str, Outcome] | None:
+    """Insert the rows of ``objects`` (of one type, with distinct ids) that do not exist, with
     ``origin``'s watermark; their outcomes (``Result.CREATED``) by id. None where the database
-    cannot say which rows it inserted in one statement (MariaDB): use ``upsert`` for each."""
+    cannot say which rows it inserted in one statement (MariaDB): use ``upsert`` for each.
+    ``parents``: a column and the value it takes for each id (embedded children whose older
+    shapes do not name their parent)."""
     if not objects:
         return {}
-    model = model_for(objects[0].get("object"))
+    model = model or model_for(objects[0].get("object"))
     rows: list[StripeModel] = []
     for obj in objects:
         row = model(**_key(model, str(obj["id"]), obj, origin))
         _assign(row, obj, origin)
+        if parents is not None and getattr(row, parents[0]) is None:
+            setattr(row, parents[0], parents[1].get(str(obj["id"])))
         rows.append(row)
     inserted = sql.insert_many(rows)
     if inserted is None:
