@@ -1,0 +1,479 @@
+"""Issue 14's benchmark: the two paths a site runs, on the simulated SaaS stream (bench/saas.py),
+on PostgreSQL with durability on, driven over HTTP by a Python client on the same machine.
+
+    python -m bench.saas run [--customers 3000 --months 6] [--phases default,workers,counts,soak]
+
+Phases (each on a fresh database, each stream a complete sub-world checked at the end):
+  default   the webhook mirrors inside the request (immediate backend): gunicorn 2 sync
+            workers at concurrency 8, granian 2 workers at concurrency 16
+  workers   record-only endpoint (STRIPE_MIRROR TASK_BACKEND None): recording; draining the
+            backlog with stripe_mirror_worker x N --batch-size B; end to end; then recording
+            again while 2 long-running workers drain
+  counts    statements, round trips and commits per delivery (both request paths) and per
+            event (the worker), counted at libpq in one process (bench/saas_count.py)
+  soak      a large burst into the record-only endpoint while workers drain: ingest rate,
+            drain time, lag, peak RSS and RSS growth per process
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from . import database, load, mirror, procs, saas
+from .saas_watch import Group, Watch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).with_name("results")
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/sm_bench_saas"
+#: The example site's endpoint secret while benchmarked (a test value, not a credential).
+SECRET = "whsec_bench_0123456789abcdef"  # noqa: S105
+PHASES = ("default", "workers", "counts", "soak")
+
+
+def options(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.saas run",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = p.add_argument
+    add(
+        "--database-url",
+        default=os.environ.get("BENCH_SAAS_DATABASE_URL", DEFAULT_URL),
+        help="PostgreSQL database DROPPED and re-created for each phase "
+        "(env BENCH_SAAS_DATABASE_URL)",
+    )
+    add("--customers", type=int, default=3000)
+    add("--months", type=int, default=6)
+    add("--seed", type=int, default=1)
+    add("--duplicates", type=float, default=0.05, help="share of events delivered twice")
+    add("--displacement", type=int, default=20, help="places a delivery may move")
+    add("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
+    add("--servers", default="gunicorn,granian", help="default path: servers to measure")
+    add("--default-events", type=int, default=6000, help="default path: events per server")
+    add("--backlog", type=int, default=30000, help="workers: events recorded, then drained")
+    add("--workers", type=int, default=3, help="stripe_mirror_worker processes draining")
+    add("--batch-size", type=int, default=500)
+    add("--live-workers", type=int, default=2, help="workers draining while recording")
+    add("--count-events", type=int, default=1000, help="counts: events posted in one process")
+    add("--soak-events", type=int, default=50000)
+    add("--granian-threads", type=int, default=4, help="blocking threads per granian worker")
+    add(
+        "--record-server",
+        choices=("granian", "gunicorn"),
+        default="granian",
+        help="server of the record-only endpoint (2 workers; gunicorn: sync, concurrency 8)",
+    )
+    add("--port", type=int, default=8766)
+    add("--drain-timeout", type=int, default=900, help="seconds to wait for workers to drain")
+    return p.parse_args(argv)
+
+
+# --- the site --------------------------------------------------------------------------------
+
+
+def site_env(url: str, mode: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT / "example"), str(ROOT)])
+    env.update(DJANGO_SETTINGS_MODULE="bench.settings", BENCH_MODE=mode, DATABASE_URL=url)
+    env.update(STRIPE_WEBHOOK_SECRET=SECRET, BENCH_COUNT_SUPERSEDED="1")
+    return env
+
+
+def fresh(opts: argparse.Namespace, mode: str) -> dict[str, str]:
+    """A new, migrated database; the site's environment for ``mode``."""
+    from django.db import connections
+
+    connections.close_all()
+    env = site_env(opts.database_url, mode)
+    database.fresh(opts.database_url)
+    command = [sys.executable, "-m", "django", "migrate", "--no-input", "-v0"]
+    subprocess.run(command, env=env, check=True)
+    return env
+
+
+def server_spec(opts: argparse.Namespace, kind: str) -> tuple[procs.ServerSpec, int]:
+    """The issue's servers: gunicorn 2 sync workers (concurrency 8), granian 2 workers
+    (concurrency 16)."""
+    if kind == "gunicorn":
+        return procs.ServerSpec("gunicorn", opts.port, 2, 1, "sync"), 8
+    return procs.ServerSpec("granian", opts.port, 2, opts.granian_threads), 16
+
+
+def poster(opts: argparse.Namespace, stream: saas.Stream, concurrency: int) -> load.Load:
+    return load.Load(
+        host="127.0.0.1",
+        port=opts.port,
+        path="/stripe/webhook/default/",
+        bodies=stream.bodies,
+        order=stream.order,
+        sign=lambda body, ts: saas.sign(body, SECRET, ts),
+        concurrency=concurrency,
+    )
+
+
+def stream_for(opts: argparse.Namespace, world: Any, events: int) -> saas.Stream:
+    return saas.substream(
+        world, events, seed=opts.seed, duplicates=opts.duplicates, displacement=opts.displacement
+    )
+
+
+# --- the default path ----------------------------------------------------------------------
+
+
+def default_path(opts: argparse.Namespace, world: Any, kind: str) -> dict[str, Any]:
+    """Post the stream to the endpoint that mirrors inside the request."""
+    stream = stream_for(opts, world, opts.default_events)
+    env = fresh(opts, "immediate")
+    spec, concurrency = server_spec(opts, kind)
+    log = Path(tempfile.mkdtemp(prefix="sm-saas-")) / f"server-{kind}.log"
+    with procs.running(spec, env, log) as pid:
+        watch = Watch(opts.database_url, [Group("server", procs.descendants(pid) or [pid])])
+        watch.start()
+        outcome = load.run(poster(opts, stream, concurrency))
+        watch.stop()
+        memory = procs.server_memory(pid)
+    post = outcome.summary()
+    return {
+        "phase": f"default/{kind}",
+        "server": f"{kind} 2 {'sync workers' if kind == 'gunicorn' else 'workers'}",
+        "concurrency": concurrency,
+        "events": stream.events,
+        "events_per_s": round(stream.events / outcome.seconds, 1),
+        "post": post,
+        "cpu_ms_per_delivery": watch.cpu_ms_per(stream.deliveries),
+        "memory": memory,
+        "check": check(opts, stream),
+    }
+
+
+# --- the workers ---------------------------------------------------------------------------
+
+
+def recording(
+    opts: argparse.Namespace,
+    env: dict[str, str],
+    stream: saas.Stream,
+    *,
+    drainers: int = 0,
+    memory: bool = False,
+) -> dict[str, Any]:
+    """Post the stream to the record-only endpoint, with ``drainers`` long-running workers
+    mirroring meanwhile (then until nothing is due)."""
+    spec, concurrency = server_spec(opts, opts.record_server)
+    log = Path(tempfile.mkdtemp(prefix="sm-saas-")) / "server.log"
+    crew = SimpleNamespace(workers=drainers, batch_size=opts.batch_size)
+    with (
+        procs.running(spec, env, log) as pid,
+        mirror.workers(crew, env, "--sleep", "1") as (
+            running,
+            _,
+        ),
+    ):
+        ready(opts, drainers)  # the workers' start-up is not the stream's
+        groups = [Group("server", procs.descendants(pid) or [pid])]
+        groups += [Group("workers", [w.pid for w in running])] if drainers else []
+        watch = Watch(opts.database_url, groups, every=1.0 if memory else 0.5, memory=memory)
+        watch.start()
+        outcome = load.run(poster(opts, stream, concurrency))
+        drained_at = wait_drained(opts) if drainers else None
+        watch.stop()
+    result = {
+        "events": stream.events,
+        "recorded_per_s": round(stream.events / outcome.seconds, 1),
+        "post": outcome.summary(),
+        "cpu_ms_per_delivery": watch.cpu_ms_per(stream.deliveries),
+        "largest_backlog": watch.backlog,
+    }
+    if drainers:
+        result.update(drainers=drainers, drain_s=round(drained_at - watch.started, 1))
+        result["drain_after_posting_s"] = round(drained_at - watch.started - outcome.seconds, 1)
+        result["lag_ms"] = database.lag(opts.database_url)
+        result["cpu_ms_per_event"] = watch.cpu_ms_per(stream.events)
+    if memory:
+        result["memory"] = {g.name: g.memory(settle=10) for g in [*groups, watch.backends]}
+    return result
+
+
+def ready(opts: argparse.Namespace, drainers: int) -> None:
+    """Wait until the workers are connected (they poll as soon as Django is set up)."""
+    deadline = time.monotonic() + 60
+    while len(database.backends(opts.database_url)) < drainers and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+
+
+def wait_drained(opts: argparse.Namespace) -> float:
+    deadline = time.monotonic() + opts.drain_timeout
+    while database.due(opts.database_url) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return time.monotonic()
+
+
+def workers_phase(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
+    """Record a backlog, drain it with ``--workers`` --once workers; then record it again
+    while ``--live-workers`` long-running workers drain."""
+    stream = stream_for(opts, world, opts.backlog)
+    env = fresh(opts, "no-backend")
+    recorded = recording(opts, env, stream)
+    crew = SimpleNamespace(
+        database_url=opts.database_url,
+        workers=opts.workers,
+        batch_size=opts.batch_size,
+        profile=False,
+        order="delivered",
+    )
+    drained = mirror.drain(crew, env)
+    checked = check(opts, stream)
+    total = recorded["post"]["seconds"] + drained["wall_s_with_startup"]
+    env = fresh(opts, "no-backend")
+    live = recording(opts, env, stream, drainers=opts.live_workers)
+    return {
+        "phase": "workers",
+        "events": stream.events,
+        "record": recorded,
+        "drain": drained,
+        "end_to_end_per_s": round(stream.events / total, 1),
+        "check": checked,
+        "while_draining": {**live, "check": check(opts, stream)},
+    }
+
+
+def soak(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
+    stream = stream_for(opts, world, opts.soak_events)
+    env = fresh(opts, "no-backend")
+    result = recording(opts, env, stream, drainers=opts.workers, memory=True)
+    return {"phase": "soak", **result, "check": check(opts, stream)}
+
+
+# --- statements, round trips, commits --------------------------------------------------------
+
+
+def counts_phase(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
+    """Per delivery for both request paths, per event for the worker, counted at libpq."""
+    stream = stream_for(opts, world, opts.count_events)
+    folder = Path(tempfile.mkdtemp(prefix="sm-saas-count-"))
+    bodies = folder / "deliveries.bin"
+    bodies.write_bytes(b"\x1e".join(stream.bodies[n] for n in stream.order))
+    out: dict[str, Any] = {
+        "phase": "counts",
+        "events": stream.events,
+        "deliveries": stream.deliveries,
+    }
+    for mode, path in (("immediate", "default path"), ("no-backend", "record only")):
+        env = fresh(opts, mode)
+        out[path] = per_unit(opts, env, ["request", str(bodies)], stream.deliveries)
+    out["worker"] = per_unit(opts, env, ["worker", str(opts.batch_size)], stream.events)
+    out["check"] = check(opts, stream)
+    return out
+
+
+def per_unit(
+    opts: argparse.Namespace, env: dict[str, str], args: list[str], units: int
+) -> dict[str, Any]:
+    commits = xact_commits(opts.database_url)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.saas_count", *args],
+        env={**env, "PSYCOPG_IMPL": "python"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if run.returncode:
+        raise SystemExit(f"saas_count {args[0]} failed:\n{run.stderr[-3000:]}")
+    counted = json.loads(run.stdout.strip().splitlines()[-1])["counts"]
+    time.sleep(1.0)  # PostgreSQL publishes a backend's statistics within a second
+    server_commits = xact_commits(opts.database_url) - commits - 1  # less this reading's own
+    per = {kind: round(n / units, 2) for kind, n in sorted(counted.items())}
+    control = ("~", "BEGIN", "COMMIT", "ROLLBACK")  # transaction control is not a statement
+    statements = sum(n for kind, n in counted.items() if not kind.startswith(control))
+    return {
+        "statements": round(statements / units, 2),
+        "round_trips": per.pop("~round_trips", 0.0),
+        "commits": per.get("COMMIT", 0.0),
+        "server_transactions": round(server_commits / units, 2),
+        "by_kind": per,
+    }
+
+
+def xact_commits(url: str) -> int:
+    rows = database.execute(
+        url, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return int(rows[0][0])
+
+
+# --- correctness -----------------------------------------------------------------------------
+
+
+def check(opts: argparse.Namespace, stream: saas.Stream) -> dict[str, Any]:
+    """Every event recorded once and processed once, every delivery counted, and the mirror
+    equal to the final state of every object (tests/streams/check.py)."""
+    from django.db import connections
+
+    from tests.streams.check import differences
+
+    connections.close_all()
+    problems = differences(stream.world)
+    connections.close_all()
+    ((rows, processed, deliveries, retried),) = database.execute(
+        opts.database_url,
+        "SELECT count(*), count(*) FILTER (WHERE status = 'processed'), "
+        "coalesce(sum(delivery_count), 0), count(*) FILTER (WHERE attempts > 1) "
+        "FROM stripe_mirror_inbox",
+    )
+    once = rows == processed == stream.events and deliveries == stream.deliveries
+    return {
+        "ok": once and not problems,
+        "exactly_once": once,
+        "inbox": {"rows": rows, "processed": processed, "deliveries": int(deliveries)},
+        "attempted_more_than_once": retried,
+        "statuses": database.inbox_statuses(opts.database_url),
+        "mirror_differences": len(problems),
+        "examples": problems[:10],
+    }
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def _post_line(post: dict[str, Any]) -> str:
+    lat = post["latency_ms"]
+    return (
+        f"{post['per_s']} deliveries/s, latency ms p50 {lat['p50']} p90 {lat['p90']} "
+        f"p99 {lat['p99']} max {lat['max']}; non-2xx {post['not_2xx']}, errors "
+        f"{len(post['errors'])}; client {post['client_cpu_ms_per_delivery']} CPU ms/delivery"
+    )
+
+
+def _check_line(c: dict[str, Any]) -> str:
+    verdict = "correct" if c["ok"] else "WRONG"
+    return (
+        f"check: {verdict} (exactly once: {c['exactly_once']}, inbox {c['inbox']}, "
+        f"{c['mirror_differences']} mirror differences, {c['attempted_more_than_once']} "
+        f"events attempted more than once)" + "".join(f"\n      {p}" for p in c["examples"])
+    )
+
+
+def report(r: dict[str, Any]) -> None:
+    lines = [f"\n== {r['phase']}  (load {r.get('load_before')} -> {r.get('load_after')})"]
+    if r["phase"].startswith("default/"):
+        lines += [
+            f"  {r['server']}, concurrency {r['concurrency']}: {r['events_per_s']} events/s "
+            f"({r['events']} events)",
+            f"  post     {_post_line(r['post'])}",
+            f"  CPU ms/delivery {r['cpu_ms_per_delivery']}",
+            f"  peak RSS MB workers {r['memory']['workers_hwm_mb']}",
+        ]
+    elif r["phase"] == "workers":
+        rec, d, live = r["record"], r["drain"], r["while_draining"]
+        lines += [
+            f"  record   {rec['recorded_per_s']} events/s; {_post_line(rec['post'])}",
+            f"           CPU ms/delivery {rec['cpu_ms_per_delivery']}",
+            f"  drain    {d['mirrored_per_s']} events/s with {d['workers']} x batch "
+            f"{d['batch_size']} ({d['processed']} processed, {d['wall_s_with_startup']} s wall "
+            f"with start-up); CPU ms/event {d['cpu_ms_per_event']}; superseded "
+            f"{d['superseded']}, rolled back {d['rolled_back']}, deadlocks {d['deadlocks']}",
+            f"  end to end (record, then drain) {r['end_to_end_per_s']} events/s",
+            f"  {_check_line(r['check'])}",
+            f"  record while {live['drainers']} workers drain: {live['recorded_per_s']} events/s; "
+            f"{_post_line(live['post'])}",
+            f"           drained {live['drain_s']} s from the first delivery "
+            f"({live['drain_after_posting_s']} s after the last); lag ms {live['lag_ms']}; "
+            f"largest backlog {live['largest_backlog']}; CPU ms/event {live['cpu_ms_per_event']}",
+            f"  {_check_line(live['check'])}",
+        ]
+    elif r["phase"] == "counts":
+        lines.append(f"  {r['events']} events, {r['deliveries']} deliveries, counted at libpq")
+        for name in ("default path", "record only", "worker"):
+            c = r[name]
+            unit = "event" if name == "worker" else "delivery"
+            lines.append(
+                f"  {name:<12} per {unit}: {c['statements']} statements, {c['round_trips']} round "
+                f"trips, {c['commits']} COMMITs ({c['server_transactions']} transactions committed "
+                f"in PostgreSQL's count, autocommit statements included); {c['by_kind']}"
+            )
+        lines.append(f"  {_check_line(r['check'])}")
+    else:
+        lines += _soak_lines(r)
+    print("\n".join(lines), flush=True)
+
+
+def _soak_lines(r: dict[str, Any]) -> list[str]:
+    lines = [
+        f"  ingest   {r['recorded_per_s']} events/s ({r['events']} events) while "
+        f"{r['drainers']} workers drain; {_post_line(r['post'])}",
+        f"  drained  {r['drain_s']} s from the first delivery ({r['drain_after_posting_s']} s "
+        f"after the last); lag ms {r['lag_ms']}; largest backlog {r['largest_backlog']}",
+        f"  CPU ms/event {r['cpu_ms_per_event']}",
+    ]
+    for name, m in r["memory"].items():
+        lines.append(
+            f"  RSS MB {name:<8} peak {m['peak_rss_mb'][:8]}, growth after 10 s "
+            f"{m['rss_growth_mb'][:8]}"
+        )
+    return [*lines, f"  {_check_line(r['check'])}"]
+
+
+def main(argv: list[str]) -> int:
+    opts = options(argv)
+    os.environ.update(site_env(opts.database_url, "no-backend"))
+    sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "example")]
+    import django
+
+    django.setup()
+    database.fresh(opts.database_url)
+    summary: dict[str, Any] = {
+        "machine": procs.machine(),
+        "postgresql": database.settings(opts.database_url),
+        "load_before": procs.loadavg(),
+    }
+    print(f"machine: {summary['machine']}\nPostgreSQL: {summary['postgresql']}")
+    print(
+        f"load average: {summary['load_before']} (figures on a loaded machine are not comparable)"
+    )
+    world = saas.build_saas(opts.customers, opts.months, opts.seed)
+    summary["stream"] = saas.properties(stream_for(opts, world, 0), opts.customers, opts.months)
+    print(saas.describe(summary["stream"]), flush=True)
+    summary["runs"] = []
+    for phase in [p.strip() for p in opts.phases.split(",") if p.strip()]:
+        for run in phase_runs(opts, phase):
+            before = procs.loadavg()
+            result = run(world)
+            result.update(load_before=before, load_after=procs.loadavg())
+            report(result)
+            summary["runs"].append(result)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"saas-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(f"\nresults: {out}")
+    return 0 if all(_all_ok(r) for r in summary["runs"]) else 1
+
+
+def phase_runs(opts: argparse.Namespace, phase: str) -> list[Any]:
+    if phase == "default":
+        kinds = [s.strip() for s in opts.servers.split(",") if s.strip()]
+        return [lambda w, k=k: default_path(opts, w, k) for k in kinds]
+    runs = {"workers": workers_phase, "counts": counts_phase, "soak": soak}
+    if phase not in runs:
+        raise SystemExit(f"unknown phase {phase!r}: {', '.join(PHASES)}")
+    return [lambda w, f=runs[phase]: f(opts, w)]
+
+
+def _all_ok(r: dict[str, Any]) -> bool:
+    checks = [r.get("check"), r.get("while_draining", {}).get("check")]
+    posts = [
+        r.get("post"),
+        r.get("record", {}).get("post"),
+        r.get("while_draining", {}).get("post"),
+    ]
+    return all(c["ok"] for c in checks if c) and not any(p["not_2xx"] for p in posts if p)
