@@ -8,7 +8,8 @@ before psycopg is imported, so that the calls into libpq can be counted):
 
 FILE holds the deliveries' bodies separated by \\x1e (JSON never contains a raw control
 character). Prints one JSON line: messages sent to PostgreSQL by kind, round trips (each
-message outside a pipeline waits for its answer; a pipeline's sync is one), and this
+message outside a pipeline waits for its answer; a pipeline's sync is one), the writes sent
+outside a transaction (each commits, and waits for the WAL flush, by itself), and this
 process's CPU seconds (inflated by psycopg's pure-Python implementation: not a CPU figure
 to quote; the benchmark's own runs give those).
 """
@@ -39,6 +40,7 @@ SENDS = (
     "send_describe_portal",
 )
 counts: Counter[str] = Counter()
+WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
 def _kind(command: Any) -> str:
@@ -54,7 +56,10 @@ def instrument() -> None:
 
     def counted(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            counts[_kind(args[0]) if args and "prepare" not in name else "prepared"] += 1
+            kind = _kind(args[0]) if args and "prepare" not in name else "prepared"
+            counts[kind] += 1
+            if self.transaction_status == 0 and kind in WRITES:  # idle: it commits itself
+                counts["~autocommit_writes"] += 1
             if self.pipeline_status == 0:  # outside a pipeline: one round trip each
                 counts["~round_trips"] += 1
             return call(self, *args, **kwargs)

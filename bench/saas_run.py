@@ -18,6 +18,7 @@ Phases (each on a fresh database, each stream a complete sub-world checked at th
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -37,6 +38,8 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/sm_bench_saas"
 #: The example site's endpoint secret while benchmarked (a test value, not a credential).
 SECRET = "whsec_bench_0123456789abcdef"  # noqa: S105
 PHASES = ("default", "workers", "counts", "soak")
+#: The servers' logs (procs.running prints the end of one whose server fails to start).
+LOGS = Path(tempfile.gettempdir())
 
 
 def options(argv: list[str]) -> argparse.Namespace:
@@ -135,7 +138,7 @@ def default_path(opts: argparse.Namespace, world: Any, kind: str) -> dict[str, A
     stream = stream_for(opts, world, opts.default_events)
     env = fresh(opts, "immediate")
     spec, concurrency = server_spec(opts, kind)
-    log = Path(tempfile.mkdtemp(prefix="sm-saas-")) / f"server-{kind}.log"
+    log = LOGS / f"server-{kind}-{time.monotonic_ns()}.log"
     with procs.running(spec, env, log) as pid:
         watch = Watch(opts.database_url, [Group("server", procs.descendants(pid) or [pid])])
         watch.start()
@@ -170,15 +173,10 @@ def recording(
     """Post the stream to the record-only endpoint, with ``drainers`` long-running workers
     mirroring meanwhile (then until nothing is due)."""
     spec, concurrency = server_spec(opts, opts.record_server)
-    log = Path(tempfile.mkdtemp(prefix="sm-saas-")) / "server.log"
+    log = LOGS / f"server-{time.monotonic_ns()}.log"
     crew = SimpleNamespace(workers=drainers, batch_size=opts.batch_size)
-    with (
-        procs.running(spec, env, log) as pid,
-        mirror.workers(crew, env, "--sleep", "1") as (
-            running,
-            _,
-        ),
-    ):
+    with procs.running(spec, env, log) as pid, mirror.workers(crew, env, "--sleep", "1") as both:
+        running = both[0]
         ready(opts, drainers)  # the workers' start-up is not the stream's
         groups = [Group("server", procs.descendants(pid) or [pid])]
         groups += [Group("workers", [w.pid for w in running])] if drainers else []
@@ -198,6 +196,7 @@ def recording(
         result.update(drainers=drainers, drain_s=round(drained_at - watch.started, 1))
         result["drain_after_posting_s"] = round(drained_at - watch.started - outcome.seconds, 1)
         result["lag_ms"] = database.lag(opts.database_url)
+        result["due_left"] = database.due(opts.database_url)  # not 0: --drain-timeout hit
         result["cpu_ms_per_event"] = watch.cpu_ms_per(stream.events)
     if memory:
         result["memory"] = {g.name: g.memory(settle=10) for g in [*groups, watch.backends]}
@@ -261,8 +260,7 @@ def soak(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
 def counts_phase(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
     """Per delivery for both request paths, per event for the worker, counted at libpq."""
     stream = stream_for(opts, world, opts.count_events)
-    folder = Path(tempfile.mkdtemp(prefix="sm-saas-count-"))
-    bodies = folder / "deliveries.bin"
+    bodies = LOGS / "deliveries.bin"
     bodies.write_bytes(b"\x1e".join(stream.bodies[n] for n in stream.order))
     out: dict[str, Any] = {
         "phase": "counts",
@@ -299,7 +297,8 @@ def per_unit(
     return {
         "statements": round(statements / units, 2),
         "round_trips": per.pop("~round_trips", 0.0),
-        "commits": per.get("COMMIT", 0.0),
+        # What waits for a WAL flush: COMMITs, and writes sent outside a transaction.
+        "commits": round(per.get("COMMIT", 0.0) + per.pop("~autocommit_writes", 0.0), 2),
         "server_transactions": round(server_commits / units, 2),
         "by_kind": per,
     }
@@ -373,6 +372,7 @@ def report(r: dict[str, Any]) -> None:
             f"  post     {_post_line(r['post'])}",
             f"  CPU ms/delivery {r['cpu_ms_per_delivery']}",
             f"  peak RSS MB workers {r['memory']['workers_hwm_mb']}",
+            f"  {_check_line(r['check'])}",
         ]
     elif r["phase"] == "workers":
         rec, d, live = r["record"], r["drain"], r["while_draining"]
@@ -389,7 +389,8 @@ def report(r: dict[str, Any]) -> None:
             f"{_post_line(live['post'])}",
             f"           drained {live['drain_s']} s from the first delivery "
             f"({live['drain_after_posting_s']} s after the last); lag ms {live['lag_ms']}; "
-            f"largest backlog {live['largest_backlog']}; CPU ms/event {live['cpu_ms_per_event']}",
+            f"largest backlog {live['largest_backlog']}; CPU ms/event {live['cpu_ms_per_event']}"
+            + _left(live),
             f"  {_check_line(live['check'])}",
         ]
     elif r["phase"] == "counts":
@@ -399,8 +400,9 @@ def report(r: dict[str, Any]) -> None:
             unit = "event" if name == "worker" else "delivery"
             lines.append(
                 f"  {name:<12} per {unit}: {c['statements']} statements, {c['round_trips']} round "
-                f"trips, {c['commits']} COMMITs ({c['server_transactions']} transactions committed "
-                f"in PostgreSQL's count, autocommit statements included); {c['by_kind']}"
+                f"trips, {c['commits']} commits (COMMITs and writes outside a transaction; "
+                f"PostgreSQL counted {c['server_transactions']} transactions, reads included); "
+                f"{c['by_kind']}"
             )
         lines.append(f"  {_check_line(r['check'])}")
     else:
@@ -408,24 +410,34 @@ def report(r: dict[str, Any]) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _left(r: dict[str, Any]) -> str:
+    return f"; {r['due_left']} STILL DUE at --drain-timeout" if r.get("due_left") else ""
+
+
 def _soak_lines(r: dict[str, Any]) -> list[str]:
     lines = [
         f"  ingest   {r['recorded_per_s']} events/s ({r['events']} events) while "
         f"{r['drainers']} workers drain; {_post_line(r['post'])}",
         f"  drained  {r['drain_s']} s from the first delivery ({r['drain_after_posting_s']} s "
-        f"after the last); lag ms {r['lag_ms']}; largest backlog {r['largest_backlog']}",
+        f"after the last); lag ms {r['lag_ms']}; largest backlog {r['largest_backlog']}" + _left(r),
         f"  CPU ms/event {r['cpu_ms_per_event']}",
     ]
     for name, m in r["memory"].items():
         lines.append(
             f"  RSS MB {name:<8} peak {m['peak_rss_mb'][:8]}, growth after 10 s "
-            f"{m['rss_growth_mb'][:8]}"
+            f"{m['rss_growth_mb'][:8]} (anonymous memory: {m['anon_growth_mb'][:8]})"
         )
     return [*lines, f"  {_check_line(r['check'])}"]
 
 
 def main(argv: list[str]) -> int:
-    opts = options(argv)
+    global LOGS  # noqa: PLW0603 - one folder per run, removed at its end
+    with tempfile.TemporaryDirectory(prefix="sm-bench-saas-") as logs:
+        LOGS = Path(logs)
+        return run_phases(options(argv))
+
+
+def run_phases(opts: argparse.Namespace) -> int:
     os.environ.update(site_env(opts.database_url, "no-backend"))
     sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "example")]
     import django
@@ -444,6 +456,10 @@ def main(argv: list[str]) -> int:
     world = saas.build_saas(opts.customers, opts.months, opts.seed)
     summary["stream"] = saas.properties(stream_for(opts, world, 0), opts.customers, opts.months)
     print(saas.describe(summary["stream"]), flush=True)
+    # The world is a few million objects that live to the end: out of the collector's sight,
+    # so that its full collections do not pause the load generator's threads.
+    gc.collect()
+    gc.freeze()
     summary["runs"] = []
     for phase in [p.strip() for p in opts.phases.split(",") if p.strip()]:
         for run in phase_runs(opts, phase):

@@ -12,15 +12,20 @@ from typing import Any
 from . import database, procs
 
 
-def rss_mb(pid: int) -> float | None:
-    """VmRSS now (None once the process is gone)."""
+def rss_mb(pid: int) -> tuple[float, float] | None:
+    """VmRSS and RssAnon now, in MB (None once the process is gone). RssAnon leaves out
+    shared pages: a PostgreSQL backend's VmRSS grows as it touches shared buffers."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
         return None
-    return None
+    found = {ln.split(":")[0]: int(ln.split()[1]) / 1024 for ln in lines if ln.startswith("Rss")}
+    found.update(
+        {ln.split(":")[0]: int(ln.split()[1]) / 1024 for ln in lines if ln.startswith("VmRSS")}
+    )
+    if "VmRSS" not in found:
+        return None
+    return found["VmRSS"], found.get("RssAnon", found["VmRSS"])
 
 
 @dataclass
@@ -31,7 +36,8 @@ class Group:
     pids: list[int]
     cpu_start: dict[int, float] = field(default_factory=dict)
     cpu_last: dict[int, float] = field(default_factory=dict)
-    rss: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # (t, MB)
+    #: (seconds into the run, VmRSS MB, RssAnon MB) per process
+    rss: dict[int, list[tuple[float, float, float]]] = field(default_factory=dict)
 
     def sample(self, now: float, memory: bool) -> None:
         self.cpu_last.update(procs.cpu_seconds(self.pids))
@@ -39,21 +45,22 @@ class Group:
             for pid in self.pids:
                 mb = rss_mb(pid)
                 if mb is not None:
-                    self.rss.setdefault(pid, []).append((now, mb))
+                    self.rss.setdefault(pid, []).append((now, *mb))
 
     def cpu_s(self) -> float:
         return procs.cpu_used(self.cpu_start, self.cpu_last)
 
     def memory(self, settle: float) -> dict[str, Any]:
-        """Peak RSS per process, and its growth from the first sample after ``settle``
-        seconds (start-up and the first imports are not growth) to the last."""
-        peaks, growth = [], []
+        """Peak RSS per process, and its growth (VmRSS, and RssAnon) from the first sample
+        after ``settle`` seconds (start-up and first imports are not growth) to the last."""
+        peaks, growth, anon = [], [], []
         for samples in self.rss.values():
-            peaks.append(round(max(mb for _, mb in samples), 1))
+            peaks.append(round(max(s[1] for s in samples), 1))
             start = samples[0][0]
-            settled = next((mb for t, mb in samples if t - start >= settle), samples[0][1])
-            growth.append(round(samples[-1][1] - settled, 1))
-        return {"peak_rss_mb": peaks, "rss_growth_mb": growth}
+            settled = next((s for s in samples if s[0] - start >= settle), samples[0])
+            growth.append(round(samples[-1][1] - settled[1], 1))
+            anon.append(round(samples[-1][2] - settled[2], 1))
+        return {"peak_rss_mb": peaks, "rss_growth_mb": growth, "anon_growth_mb": anon}
 
 
 class Watch(threading.Thread):
