@@ -30,6 +30,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from . import database, load, mirror, procs, saas
+from .saas_report import report
 from .saas_watch import Group, Watch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +68,8 @@ def options(argv: list[str]) -> argparse.Namespace:
     add("--workers", type=int, default=3, help="stripe_mirror_worker processes draining")
     add("--batch-size", type=int, default=500)
     add("--live-workers", type=int, default=2, help="workers draining while recording")
-    add("--count-events", type=int, default=1000, help="counts: events posted in one process")
+    add("--count-events", type=int, default=1000, help="counts: default path, events posted")
+    add("--count-worker-events", type=int, default=10000, help="counts: recorded, then drained")
     add("--soak-events", type=int, default=50000)
     add("--granian-threads", type=int, default=4, help="blocking threads per granian worker")
     add(
@@ -258,18 +260,20 @@ def soak(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
 
 
 def counts_phase(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
-    """Per delivery for both request paths, per event for the worker, counted at libpq."""
-    stream = stream_for(opts, world, opts.count_events)
-    bodies = LOGS / "deliveries.bin"
-    bodies.write_bytes(b"\x1e".join(stream.bodies[n] for n in stream.order))
-    out: dict[str, Any] = {
-        "phase": "counts",
-        "events": stream.events,
-        "deliveries": stream.deliveries,
-    }
-    for mode, path in (("immediate", "default path"), ("no-backend", "record only")):
+    """Per delivery for both request paths, per event for the worker, counted at libpq: the
+    default path on ``--count-events``, recording and the worker on ``--count-worker-events``
+    (enough batches of ``--batch-size`` for the worker's figures to be a backlog's)."""
+    out: dict[str, Any] = {"phase": "counts"}
+    for mode, path, events in (
+        ("immediate", "default path", opts.count_events),
+        ("no-backend", "record only", opts.count_worker_events),
+    ):
+        stream = stream_for(opts, world, events)
+        bodies = LOGS / "deliveries.bin"
+        bodies.write_bytes(b"\x1e".join(stream.bodies[n] for n in stream.order))
         env = fresh(opts, mode)
         out[path] = per_unit(opts, env, ["request", str(bodies)], stream.deliveries)
+        out[path].update(events=stream.events, deliveries=stream.deliveries)
     out["worker"] = per_unit(opts, env, ["worker", str(opts.batch_size)], stream.events)
     out["check"] = check(opts, stream)
     return out
@@ -340,94 +344,6 @@ def check(opts: argparse.Namespace, stream: saas.Stream) -> dict[str, Any]:
         "mirror_differences": len(problems),
         "examples": problems[:10],
     }
-
-
-# --- output ----------------------------------------------------------------------------------
-
-
-def _post_line(post: dict[str, Any]) -> str:
-    lat = post["latency_ms"]
-    return (
-        f"{post['per_s']} deliveries/s, latency ms p50 {lat['p50']} p90 {lat['p90']} "
-        f"p99 {lat['p99']} max {lat['max']}; non-2xx {post['not_2xx']}, errors "
-        f"{len(post['errors'])}; client {post['client_cpu_ms_per_delivery']} CPU ms/delivery"
-    )
-
-
-def _check_line(c: dict[str, Any]) -> str:
-    verdict = "correct" if c["ok"] else "WRONG"
-    return (
-        f"check: {verdict} (exactly once: {c['exactly_once']}, inbox {c['inbox']}, "
-        f"{c['mirror_differences']} mirror differences, {c['attempted_more_than_once']} "
-        f"events attempted more than once)" + "".join(f"\n      {p}" for p in c["examples"])
-    )
-
-
-def report(r: dict[str, Any]) -> None:
-    lines = [f"\n== {r['phase']}  (load {r.get('load_before')} -> {r.get('load_after')})"]
-    if r["phase"].startswith("default/"):
-        lines += [
-            f"  {r['server']}, concurrency {r['concurrency']}: {r['events_per_s']} events/s "
-            f"({r['events']} events)",
-            f"  post     {_post_line(r['post'])}",
-            f"  CPU ms/delivery {r['cpu_ms_per_delivery']}",
-            f"  peak RSS MB workers {r['memory']['workers_hwm_mb']}",
-            f"  {_check_line(r['check'])}",
-        ]
-    elif r["phase"] == "workers":
-        rec, d, live = r["record"], r["drain"], r["while_draining"]
-        lines += [
-            f"  record   {rec['recorded_per_s']} events/s; {_post_line(rec['post'])}",
-            f"           CPU ms/delivery {rec['cpu_ms_per_delivery']}",
-            f"  drain    {d['mirrored_per_s']} events/s with {d['workers']} x batch "
-            f"{d['batch_size']} ({d['processed']} processed, {d['wall_s_with_startup']} s wall "
-            f"with start-up); CPU ms/event {d['cpu_ms_per_event']}; superseded "
-            f"{d['superseded']}, rolled back {d['rolled_back']}, deadlocks {d['deadlocks']}",
-            f"  end to end (record, then drain) {r['end_to_end_per_s']} events/s",
-            f"  {_check_line(r['check'])}",
-            f"  record while {live['drainers']} workers drain: {live['recorded_per_s']} events/s; "
-            f"{_post_line(live['post'])}",
-            f"           drained {live['drain_s']} s from the first delivery "
-            f"({live['drain_after_posting_s']} s after the last); lag ms {live['lag_ms']}; "
-            f"largest backlog {live['largest_backlog']}; CPU ms/event {live['cpu_ms_per_event']}"
-            + _left(live),
-            f"  {_check_line(live['check'])}",
-        ]
-    elif r["phase"] == "counts":
-        lines.append(f"  {r['events']} events, {r['deliveries']} deliveries, counted at libpq")
-        for name in ("default path", "record only", "worker"):
-            c = r[name]
-            unit = "event" if name == "worker" else "delivery"
-            lines.append(
-                f"  {name:<12} per {unit}: {c['statements']} statements, {c['round_trips']} round "
-                f"trips, {c['commits']} commits (COMMITs and writes outside a transaction; "
-                f"PostgreSQL counted {c['server_transactions']} transactions, reads included); "
-                f"{c['by_kind']}"
-            )
-        lines.append(f"  {_check_line(r['check'])}")
-    else:
-        lines += _soak_lines(r)
-    print("\n".join(lines), flush=True)
-
-
-def _left(r: dict[str, Any]) -> str:
-    return f"; {r['due_left']} STILL DUE at --drain-timeout" if r.get("due_left") else ""
-
-
-def _soak_lines(r: dict[str, Any]) -> list[str]:
-    lines = [
-        f"  ingest   {r['recorded_per_s']} events/s ({r['events']} events) while "
-        f"{r['drainers']} workers drain; {_post_line(r['post'])}",
-        f"  drained  {r['drain_s']} s from the first delivery ({r['drain_after_posting_s']} s "
-        f"after the last); lag ms {r['lag_ms']}; largest backlog {r['largest_backlog']}" + _left(r),
-        f"  CPU ms/event {r['cpu_ms_per_event']}",
-    ]
-    for name, m in r["memory"].items():
-        lines.append(
-            f"  RSS MB {name:<8} peak {m['peak_rss_mb'][:8]}, growth after 10 s "
-            f"{m['rss_growth_mb'][:8]} (anonymous memory: {m['anon_growth_mb'][:8]})"
-        )
-    return [*lines, f"  {_check_line(r['check'])}"]
 
 
 def main(argv: list[str]) -> int:
