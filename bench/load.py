@@ -45,7 +45,10 @@ class Outcome:
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies_ms) or [0.0]
-        at = lambda p: round(lat[min(len(lat) - 1, int(len(lat) * p / 100))], 1)  # noqa: E731
+
+        def at(p: float) -> float:
+            return round(lat[min(len(lat) - 1, int(len(lat) * p / 100))], 1)
+
         return {
             "deliveries": self.sent,
             "seconds": round(self.seconds, 2),
@@ -98,7 +101,7 @@ def _connection(
     """One keep-alive connection's closed loop."""
     conn = http.client.HTTPConnection(load.host, load.port, timeout=60)
     latencies: list[float] = []
-    not_2xx, errors = 0, []
+    not_2xx, errors = 0, list[str]()
     for n in next_delivery:
         if n >= len(load.order):
             break

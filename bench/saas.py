@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from tests.streams import World
+
 from . import saas_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +78,7 @@ def substream(
     if events:
         count = next((n + 1 for n, o in enumerate(owners) if o.events.stop >= events), count)
     stop, lives = owners[count - 1].events.stop, owners[count - 1].lives.stop
-    world = saas_world.World(saas.world.seed)
+    world = World(saas.world.seed)
     world.events = saas.world.events[:stop]
     world.lives = dict(list(saas.world.lives.items())[:lives])
     by_time = sorted(range(stop), key=lambda i: world.events[i]["created"])

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from . import database, load, mirror, procs, saas
@@ -176,7 +175,7 @@ def recording(
     mirroring meanwhile (then until nothing is due)."""
     spec, concurrency = server_spec(opts, opts.record_server)
     log = LOGS / f"server-{time.monotonic_ns()}.log"
-    crew = SimpleNamespace(workers=drainers, batch_size=opts.batch_size)
+    crew = argparse.Namespace(workers=drainers, batch_size=opts.batch_size)
     with procs.running(spec, env, log) as pid, mirror.workers(crew, env, "--sleep", "1") as both:
         running = both[0]
         ready(opts, drainers)  # the workers' start-up is not the stream's
@@ -185,7 +184,7 @@ def recording(
         watch = Watch(opts.database_url, groups, every=1.0 if memory else 0.5, memory=memory)
         watch.start()
         outcome = load.run(poster(opts, stream, concurrency))
-        drained_at = wait_drained(opts) if drainers else None
+        drained_at = wait_drained(opts) if drainers else time.monotonic()
         watch.stop()
     result = {
         "events": stream.events,
@@ -226,7 +225,7 @@ def workers_phase(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
     stream = stream_for(opts, world, opts.backlog)
     env = fresh(opts, "no-backend")
     recorded = recording(opts, env, stream)
-    crew = SimpleNamespace(
+    crew = argparse.Namespace(
         database_url=opts.database_url,
         workers=opts.workers,
         batch_size=opts.batch_size,
