@@ -49,3 +49,6 @@ if os.environ.get("BENCH_SERVER_SIDE_BINDING") == "1":
 if os.environ.get("BENCH_PREPARE_THRESHOLD"):
     threshold = int(os.environ["BENCH_PREPARE_THRESHOLD"])
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = threshold
+# A/B of the bound on the recording (docs/benchmarks.md): BENCH_RECORD_TIMEOUT=0 turns it off.
+if os.environ.get("BENCH_RECORD_TIMEOUT") is not None:
+    STRIPE_MIRROR = {**STRIPE_MIRROR, "RECORD_TIMEOUT": float(os.environ["BENCH_RECORD_TIMEOUT"])}

@@ -329,3 +329,55 @@ def in_other_connection(func: Callable[[], T]) -> T:
         raise results[0]
     value: T = results[0]
     return value
+
+
+def table_locked(table: str) -> contextlib.AbstractContextManager[None]:
+    """Another session holds an exclusive lock on ``table`` for the ``with`` block, as a
+    migration or a long maintenance statement would: PostgreSQL ``LOCK TABLE ... IN ACCESS
+    EXCLUSIVE MODE`` in a transaction, MariaDB ``LOCK TABLES ... WRITE``."""
+    if connection.vendor == "mysql":
+        return _held_by_another_session(f"LOCK TABLES `{table}` WRITE", [], "UNLOCK TABLES")
+    return _held_by_another_session(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE', [])
+
+
+def row_locked(table: str, pk: int) -> contextlib.AbstractContextManager[None]:
+    """Another session holds the row ``pk`` of ``table`` locked (``SELECT ... FOR UPDATE``,
+    as a worker claiming it does) for the ``with`` block."""
+    quoted = connection.ops.quote_name(table)
+    return _held_by_another_session(f"SELECT id FROM {quoted} WHERE id = %s FOR UPDATE", [pk])
+
+
+@contextlib.contextmanager
+def _held_by_another_session(sql: str, params: list[Any], unlock: str = "") -> Iterator[None]:
+    """Run ``sql`` in a new thread's connection, in a transaction (or, with ``unlock``, in
+    autocommit, then ``unlock``), and keep it open until the ``with`` block ends."""
+    from django.db import connections, transaction
+
+    locked, release = threading.Event(), threading.Event()
+    failure: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            held = contextlib.nullcontext() if unlock else transaction.atomic()
+            with held, connections["default"].cursor() as cursor:
+                cursor.execute(sql, params)
+                locked.set()
+                release.wait(60)
+                if unlock:
+                    cursor.execute(unlock)
+        except BaseException as exc:
+            failure.append(exc)
+            locked.set()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    locked.wait(30)
+    if failure:
+        raise failure[0]
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(30)

@@ -32,3 +32,6 @@ STRIPE_MIRROR = {
     "RETRY_BACKOFF": 1,
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Live-server tests (tests/test_faults.py) set it for their own server process.
+if os.environ.get("STRIPE_MIRROR_RECORD_TIMEOUT"):
+    STRIPE_MIRROR["RECORD_TIMEOUT"] = float(os.environ["STRIPE_MIRROR_RECORD_TIMEOUT"])

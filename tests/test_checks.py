@@ -150,6 +150,35 @@ def test_bad_numbers(settings: Any, key: str, bad: Any) -> None:
     assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: bad}) == ["stripe_mirror.E009"]
 
 
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("RECORD_TIMEOUT", -1),
+        ("RECORD_TIMEOUT", "5"),
+        ("RECORD_TIMEOUT", True),
+        ("RECORD_TIMEOUT", float("nan")),
+        ("OUTAGE_LOG_INTERVAL", None),
+        ("OUTAGE_LOG_INTERVAL", -0.5),
+    ],
+)
+def test_bad_durations(settings: Any, key: str, bad: Any) -> None:
+    assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: bad}) == ["stripe_mirror.E009"]
+
+
+@pytest.mark.parametrize(
+    ("key", "good"),
+    [
+        ("RECORD_TIMEOUT", None),
+        ("RECORD_TIMEOUT", 0),
+        ("RECORD_TIMEOUT", 0.5),
+        ("OUTAGE_LOG_INTERVAL", 0),
+        ("OUTAGE_LOG_INTERVAL", 60),
+    ],
+)
+def test_good_durations(settings: Any, key: str, good: Any) -> None:
+    assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: good}) == []
+
+
 @pytest.mark.parametrize("jitter", [0, 0.25, 1, 1.0])
 def test_retry_jitter_from_0_to_1(settings: Any, jitter: float) -> None:
     assert ids(settings, {"ENDPOINTS": {"default": GOOD}, "RETRY_JITTER": jitter}) == []
@@ -213,7 +242,8 @@ def test_the_test_database_passes_the_database_check():
 
 def test_every_check_id_is_documented() -> None:
     root = Path(__file__).resolve().parent.parent
-    source = (root / "src" / "stripe_mirror" / "checks.py").read_text()
+    package = root / "src" / "stripe_mirror"
+    source = (package / "checks.py").read_text() + (package / "ops" / "checks.py").read_text()
     table = (root / "docs" / "settings.md").read_text().partition("## System checks")[2]
     emitted = set(re.findall(r"\b([EW]\d{3})\b", source))
     documented = set(re.findall(r"`stripe_mirror\.([EW]\d{3})`", table))

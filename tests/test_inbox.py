@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from stripe_mirror.inbox import Recorded
@@ -182,3 +185,103 @@ def test_record_commits_before_returning(record: Record) -> None:
         lambda: list(InboxEvent.objects.values_list("stripe_id", "status", "delivery_count"))
     )
     assert seen == [(recorded.stripe_id, Status.PENDING, 1)]
+
+
+# --- RECORD_TIMEOUT: a stalled database answers fast ----------------------------------------
+
+TABLE = InboxEvent._meta.db_table
+needs_locks = pytest.mark.skipif(
+    connection.vendor == "sqlite", reason="SQLite: the busy timeout bounds the wait"
+)
+
+
+@pytest.fixture(params=["client-side", "server-side"])
+def binding(request: pytest.FixtureRequest) -> Iterator[str]:
+    """PostgreSQL with Django's default client-side binding, then with server-side binding
+    (``OPTIONS["server_side_binding"]``), which bounds the record differently."""
+    if request.param == "client-side":
+        yield request.param
+        return
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side binding is a PostgreSQL option")
+    options = connection.settings_dict["OPTIONS"]
+    connection.close()
+    options["server_side_binding"] = True
+    try:
+        yield request.param
+    finally:
+        connection.close()
+        del options["server_side_binding"]
+
+
+def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.monotonic()
+    try:
+        result: Any = call()
+    except DatabaseError as exc:
+        result = exc
+    return result, time.monotonic() - started
+
+
+@needs_locks
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_table_makes_the_record_fail_within_the_timeout(
+    record: Record, settings: Any, binding: str
+) -> None:
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 1}
+    event = build_event("customer.updated")
+    with live.table_locked(TABLE):
+        failed, elapsed = _timed(lambda: record(event))
+    assert isinstance(failed, DatabaseError)
+    assert 0.9 < elapsed < 2.5
+    assert not InboxEvent.objects.exists()  # nothing half-stored
+
+    retried = record(event)  # the redelivery, once the lock is gone
+    assert (retried.first_delivery, retried.delivery_count) == (True, 1)
+    assert InboxEvent.objects.count() == 1
+
+
+@needs_locks
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_row_makes_the_redelivery_fail_within_the_timeout(
+    record: Record, settings: Any
+) -> None:
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 0.5}
+    event = build_event("customer.updated")
+    first = record(event)
+    with live.row_locked(TABLE, first.pk):
+        failed, elapsed = _timed(lambda: record(event))
+    assert isinstance(failed, DatabaseError)
+    assert 0.4 < elapsed < 2
+    assert InboxEvent.objects.get().delivery_count == 1
+
+    assert record(event).delivery_count == 2
+
+
+@needs_locks
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("disabled", [None, 0])
+def test_no_record_timeout_waits_for_the_lock(record: Record, settings: Any, disabled: Any) -> None:
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": disabled}
+    event = build_event("customer.updated")
+    with live.table_locked(TABLE):
+        waiter = threading.Thread(target=lambda: live.in_other_connection(lambda: record(event)))
+        waiter.start()
+        time.sleep(1.5)
+        assert waiter.is_alive()  # still waiting: nothing bounds it
+    waiter.join(10)
+    assert InboxEvent.objects.get().delivery_count == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SET LOCAL is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_the_timeouts_end_with_the_recording_transaction(
+    record: Record, settings: Any, binding: str
+) -> None:
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 1}
+    record(build_event("customer.updated"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+        )
+        assert cursor.fetchone() == ("0", "0")

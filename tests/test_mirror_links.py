@@ -175,7 +175,7 @@ def test_a_link_pass_locks_a_row_committed_after_its_locks_before_writing_it(
     worker's batch deadlock (a second's stall each). The pass starts again and locks it."""
     from django.db import connection, router
 
-    from stripe_mirror.sync import links
+    from stripe_mirror.sync.links import write as links
     from tests import live
 
     if not connection.features.has_select_for_update:

@@ -27,6 +27,7 @@ from django.utils.safestring import SafeString
 
 from . import conf, mirror
 from .models import InboxEvent, Status
+from .ops.admin_status import StatusPageMixin
 from .processing import Outcome, process
 from .registry import registry
 
@@ -97,7 +98,7 @@ class InboxChangeList(ChangeList):
 
 
 @admin.register(InboxEvent)
-class InboxEventAdmin(_ModelAdmin):
+class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
     list_display = (
         "stripe_id",
         "type",

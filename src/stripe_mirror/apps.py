@@ -8,8 +8,16 @@ class StripeMirrorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf
+        from . import checks, conf, dispatch_sql, mirror, ops
+        from .sync import sources
 
         del checks  # imported for its @register side effect
+        ops.ready()  # operations checks; metrics receivers when prometheus-client is installed
+        # The sync's sources of other snapshots: the inbox (same-second ties) and the mirror's
+        # write of a state read from the API. Plugged in here, so that neither stage imports
+        # the other.
+        sources.plug(
+            same_second=dispatch_sql.same_second_snapshots, apply_fetched=mirror.apply_fetched
+        )
         # User handlers live in <app>/stripe_handlers.py (HANDLER_MODULES) of installed apps.
         autodiscover_modules(*conf.handler_modules())

@@ -45,6 +45,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
         if key not in conf.DEFAULTS
     ]
     messages += _check_numbers(value, "STRIPE_MIRROR")
+    messages += _check_durations(value)
     messages += _check_jitter(value)
     messages += _check_api(value)
     messages += _check_endpoints(value.get("ENDPOINTS"))
@@ -152,6 +153,24 @@ def _check_numbers(values: Mapping[str, Any], where: str) -> list[CheckMessage]:
             code = "E004" if "TOLERANCE" in key else "E009"
             messages.append(
                 _error(code, f"{where}['{key}'] must be an integer >= {minimum}, not {value!r}.")
+            )
+    return messages
+
+
+#: Durations in seconds (int or float, >= 0): key -> whether None is allowed too.
+_DURATIONS = {"RECORD_TIMEOUT": True, "OUTAGE_LOG_INTERVAL": False}
+
+
+def _check_durations(values: Mapping[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for key, nullable in _DURATIONS.items():
+        value = values.get(key, 0)
+        if value is None and nullable:
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+            allowed = "a number of seconds >= 0" + (" or None" if nullable else "")
+            messages.append(
+                _error("E009", f"STRIPE_MIRROR['{key}'] must be {allowed}, not {value!r}.")
             )
     return messages
 

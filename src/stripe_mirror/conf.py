@@ -34,6 +34,11 @@ DEFAULTS: Mapping[str, Any] = {
     "API_VERSION": "",
     "API_MAX_RETRIES": 3,
     "API_RATE_LIMIT": 20,
+    "RECORD_TIMEOUT": 5,
+    "OUTAGE_LOG_INTERVAL": 10,
+    "RETENTION_BODY_DAYS": 30,
+    "RETENTION_ROW_DAYS": 90,
+    "HEALTH_MAX_LAG": None,
 }
 
 #: Keys of one entry of ``ENDPOINTS``.
@@ -169,6 +174,17 @@ def api_base() -> str:
 
 def api_timeout() -> float:
     return float(get("API_TIMEOUT"))
+
+
+def record_timeout() -> float | None:
+    """Seconds the recording of a webhook may wait on the database; None: unbounded."""
+    value = get("RECORD_TIMEOUT")
+    return float(value) if value else None
+
+
+def outage_log_interval() -> float:
+    """Seconds between two summary lines of a database outage (``outage``)."""
+    return float(get("OUTAGE_LOG_INTERVAL"))
 
 
 def key_mode(key: str) -> str | None:

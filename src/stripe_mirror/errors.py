@@ -47,6 +47,14 @@ class EmptyBody(WebhookRejected):
     code = "empty_body"
 
 
+class BodyUnreadable(WebhookRejected):
+    """The body did not arrive whole: the client closed or reset the connection while sending
+    it (Django's ``UnreadablePostError``), or it ended before its Content-Length and so does
+    not verify. A 400, not a 500: nothing is wrong on our side, and Stripe sends it again."""
+
+    code = "body_unreadable"
+
+
 # --- Stage 2: signature ---------------------------------------------------------------
 
 

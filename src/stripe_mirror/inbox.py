@@ -15,10 +15,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import BooleanField, CharField, Field, IntegerField, TextField
 from django.utils import timezone
 
+from . import conf
 from .envelope import Envelope, EventKind
 from .models import InboxEvent, Status
 
@@ -77,7 +78,9 @@ def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
     it in autocommit, even under ATOMIC_REQUESTS) the row is committed before this returns.
 
     ``body`` must be the exact bytes that were verified (already checked to be UTF-8).
-    Raises django.db.DatabaseError when the database cannot take the write.
+    Raises django.db.DatabaseError when the database cannot take the write, or not within
+    RECORD_TIMEOUT (the bound applies to a record made outside a transaction, as the view's:
+    inside the caller's transaction, timeouts are the caller's).
     """
     alias = router.db_for_write(InboxEvent)
     connection = connections[alias]
@@ -87,10 +90,43 @@ def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
         values[name] if field is None else field.get_db_prep_save(values[name], connection)
         for name, field in _preparation()
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(connection.vendor), params)
-        pk, status, delivery_count = cursor.fetchone()
+    timeout = conf.record_timeout()
+    if timeout is None or connection.in_atomic_block:
+        row = _upsert(connection, _upsert_sql(connection.vendor), params)
+    elif connection.vendor == "postgresql":
+        row = _bounded_pg_upsert(connection, alias, params, max(1, round(timeout * 1000)))
+    elif connection.vendor == "mysql":
+        row = _upsert(connection, _MYSQL_TIMEOUT + _upsert_sql("mysql"), [timeout, *params])
+    else:  # SQLite: the connection's busy timeout (OPTIONS "timeout") bounds the wait
+        row = _upsert(connection, _upsert_sql(connection.vendor), params)
+    pk, status, delivery_count = row
     return Recorded(pk=pk, stripe_id=envelope.id, status=status, delivery_count=delivery_count)
+
+
+def _upsert(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        # The bounded PostgreSQL statement list: psycopg 3 is on the SET's result, the row is
+        # the last one's (psycopg 2 is on the last already).
+        while cursor.description is None and cursor.nextset():
+            pass
+        row: tuple[Any, ...] = cursor.fetchone()
+    return row
+
+
+def _bounded_pg_upsert(
+    connection: Any, alias: str, params: list[Any], milliseconds: int
+) -> tuple[Any, ...]:
+    """The upsert under lock_timeout and statement_timeout, set for its transaction only."""
+    if connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+        # Client-side binding (Django's default) sends a statement list in one message, which
+        # PostgreSQL runs as one implicit transaction: SET LOCAL holds for the INSERT, and it
+        # costs no round trip (nor a BEGIN and a COMMIT).
+        return _upsert(connection, _pg_bounded_sql(milliseconds), params)
+    # Server-side binding takes one statement per execute: a transaction of our own.
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        cursor.execute(_PG_TIMEOUTS, [str(milliseconds), str(milliseconds)])
+        return _upsert(connection, _upsert_sql("postgresql"), params)
 
 
 def _row_values(envelope: Envelope, endpoint: str, text: str, now: datetime) -> dict[str, Any]:
@@ -125,6 +161,27 @@ def _preparation() -> tuple[tuple[str, Field[Any, Any] | None], ...]:
         assert isinstance(field, Field)
         columns.append((name, None if isinstance(field, _AS_IS) else field))
     return tuple(columns)
+
+
+#: RECORD_TIMEOUT on PostgreSQL: how long the record may wait for a lock, and run, in
+#: milliseconds, for its transaction only. Under server-side binding, in a transaction of its
+#: own (``set_config(..., true)`` is ``SET LOCAL``: one round trip for both, plus BEGIN and
+#: COMMIT); otherwise, ahead of the upsert in the same message (``_pg_bounded_sql``).
+_PG_TIMEOUTS = (
+    "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
+)
+#: RECORD_TIMEOUT on MariaDB, in (fractional) seconds, a prefix of the statement itself: no
+#: round trip. max_statement_time interrupts row lock and metadata lock waits too (error
+#: 1969); innodb_lock_wait_timeout would bound only the former, in whole seconds.
+_MYSQL_TIMEOUT = "SET STATEMENT max_statement_time = %s FOR "
+
+
+@cache
+def _pg_bounded_sql(milliseconds: int) -> str:
+    return (
+        f"SET LOCAL lock_timeout = {milliseconds:d}; "
+        f"SET LOCAL statement_timeout = {milliseconds:d}; " + _upsert_sql("postgresql")
+    )
 
 
 @cache

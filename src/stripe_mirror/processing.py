@@ -36,7 +36,9 @@ import orjson
 from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
-from . import conf, mirror, rowsql, signals
+from . import conf, mirror, signals
+from . import db as rowsql  # the inbox's statements until phase B (dispatch/sql.py)
+from .db import lock_order
 from .events import StripeEvent
 from .failures import describe, format_traceback
 from .models import DUE_STATUSES, InboxEvent, Status
@@ -169,7 +171,7 @@ def _take_sqlite_write_lock(alias: str) -> None:
 def _claim_one(alias: str, pk: int, *, force: bool) -> InboxEvent | None:
     queryset = _locking_queryset(alias).filter(pk=pk)  # type: ignore[attr-defined]
     if force:
-        queryset = queryset.exclude(status=Status.SKIPPED)
+        queryset = queryset.exclude(status=Status.SKIPPED).exclude(body="")  # "": pruned
     else:
         queryset = queryset.filter(status__in=DUE_STATUSES, next_attempt_at__lte=timezone.now())
     row: InboxEvent | None = queryset.first()
@@ -202,7 +204,9 @@ def _lock_order(rows: list[InboxEvent]) -> list[InboxEvent]:
     (each group oldest first). Workers whose batches touch the same objects then lock their
     rows in the same order: they may wait for each other, but do not deadlock (a deadlock
     costs both a second before the database notices it)."""
-    return sorted(rows, key=lambda r: (r.object_type, r.object_id, r.created, r.pk))
+    return lock_order(
+        rows, lambda r: (r.object_type, r.object_id), then=lambda r: (r.created, r.pk)
+    )
 
 
 def lock_conflict(error: BaseException) -> bool:

@@ -9,13 +9,14 @@ several of its patterns runs once.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FunctionType
 from typing import TypeVar
 
 from .events import StripeEvent
+from .patterns import matches as _match
+from .patterns import validate_pattern
 
 Handler = Callable[[StripeEvent], object]
 H = TypeVar("H", bound=Handler)
@@ -30,31 +31,6 @@ class Registration:
 
     def matches(self, event_type: str) -> bool:
         return any(_match(pattern, event_type) for pattern in self.patterns)
-
-
-def _match(pattern: str, event_type: str) -> bool:
-    if pattern == "*":
-        return True
-    if pattern.endswith(".*"):
-        return event_type.startswith(pattern[:-1])
-    return pattern == event_type
-
-
-#: An exact type ("invoice.paid"), a prefix ending in ".*" ("customer.subscription.*") or "*":
-#: dot-separated non-empty segments of visible characters, a "*" only as the last segment.
-_PATTERN = re.compile(r"\*|[^\s.*]+(\.[^\s.*]+)*(\.\*)?")
-
-
-def validate_pattern(pattern: str) -> str:
-    """Return the pattern, or raise ValueError explaining what is wrong with it."""
-    if not isinstance(pattern, str) or not pattern:
-        raise ValueError("an event pattern must be a non-empty string")
-    if not (_PATTERN.fullmatch(pattern) and pattern.isprintable()):
-        raise ValueError(
-            f"invalid event pattern {pattern!r}: use an exact type ('invoice.paid'), "
-            "a prefix ending in '.*' ('customer.subscription.*') or '*'; no spaces"
-        )
-    return pattern
 
 
 def handler_name(func: Handler) -> str:

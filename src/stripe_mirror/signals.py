@@ -1,6 +1,6 @@
 """Django signals, for those who prefer them to ``@on`` handlers.
 
-All three are sent after the relevant transaction has committed, so receivers see the
+The event signals are sent after the relevant transaction has committed, so receivers see the
 committed state. A receiver that raises is logged and does not affect the event.
 """
 
@@ -19,3 +19,8 @@ event_processed = Signal()
 #: (InboxEvent), ``errors`` (list of (handler name, exception)) and ``will_retry`` (bool:
 #: False once the event is dead).
 event_failed = Signal()
+
+#: A webhook request was refused (nothing was stored). Keyword arguments: ``endpoint`` (str:
+#: the URL's endpoint name, which may be unknown) and ``error`` (errors.WebhookRejected: its
+#: ``code`` is the reason, its ``status`` the HTTP status).
+webhook_rejected = Signal()

@@ -17,11 +17,13 @@ from django.http import HttpRequest, HttpResponse
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from . import conf, envelope, inbox, signals, signature, tasks
+from . import conf, envelope, inbox, outage, signals, signature, tasks
 from .errors import (
     BodyTooLarge,
+    BodyUnreadable,
     EmptyBody,
     MethodNotAllowed,
+    SignatureMismatch,
     UnknownEndpoint,
     WebhookRejected,
 )
@@ -44,6 +46,13 @@ def _json(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
     return response
 
 
+def _declared_length(request: HttpRequest) -> int | None:
+    """The Content-Length, or None when it is missing or not a number."""
+    declared = str(request.META.get("CONTENT_LENGTH") or "")
+    # isascii: "²".isdigit() is true too, and int() refuses it.
+    return int(declared) if declared.isascii() and declared.isdigit() else None
+
+
 class WebhookView(View):
     """Receives Stripe webhooks for one named endpoint. Subclass to customise a step."""
 
@@ -59,14 +68,9 @@ class WebhookView(View):
             return self.rejected(request, endpoint, exc)
         try:
             recorded = inbox.record(parsed, endpoint, body)
-        except DatabaseError:
-            logger.exception(
-                "database unavailable while recording %s on endpoint %r; answering 503 so "
-                "that Stripe retries",
-                parsed.id,
-                endpoint,
-            )
-            return _json(503, {"error": "database_unavailable", "detail": "try again later"})
+        except DatabaseError as exc:
+            return self.database_unavailable(exc)
+        outage.recorded()
         self.hand_off(recorded, parsed, endpoint)
         return _json(
             200, {"received": True, "id": parsed.id, "duplicate": not recorded.first_delivery}
@@ -83,11 +87,13 @@ class WebhookView(View):
     def read_body(self, request: HttpRequest) -> bytes:
         """The raw body, read once, refusing anything over MAX_BODY_SIZE without reading it."""
         limit = conf.max_body_size()
-        declared = str(request.META.get("CONTENT_LENGTH") or "")
-        # isascii: "²".isdigit() is true too, and int() refuses it.
-        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        declared = _declared_length(request)
+        if declared is not None and declared > limit:
             raise BodyTooLarge(f"body is larger than {limit} bytes")
-        body = request.read(limit + 1)
+        try:
+            body = request.read(limit + 1)
+        except OSError as exc:  # UnreadablePostError: the client reset the connection
+            raise BodyUnreadable(f"the connection failed while reading the body: {exc}") from exc
         if len(body) > limit:
             raise BodyTooLarge(f"body is larger than {limit} bytes")
         if not body:
@@ -95,13 +101,23 @@ class WebhookView(View):
         return body
 
     def verify(self, body: bytes, request: HttpRequest, config: conf.Endpoint) -> None:
-        signature.verify(
-            body,
-            request.META.get("HTTP_STRIPE_SIGNATURE"),
-            config.secrets,
-            tolerance=config.tolerance,
-            future_tolerance=config.future_tolerance,
-        )
+        try:
+            signature.verify(
+                body,
+                request.META.get("HTTP_STRIPE_SIGNATURE"),
+                config.secrets,
+                tolerance=config.tolerance,
+                future_tolerance=config.future_tolerance,
+            )
+        except SignatureMismatch as exc:
+            # A body cut short by a closed connection is accepted when it verifies (the
+            # signature proves it whole); when it does not, the cut is the news, not the keys.
+            declared = _declared_length(request)
+            if declared is not None and len(body) < declared:
+                raise BodyUnreadable(
+                    f"the connection closed after {len(body)} of the {declared} bytes announced"
+                ) from exc
+            raise
 
     def parse(self, body: bytes) -> envelope.Envelope:
         return envelope.parse(body)
@@ -123,8 +139,21 @@ class WebhookView(View):
             exc.code,
             exc.detail,
         )
+        signals.webhook_rejected.send_robust(sender=type(self), endpoint=endpoint, error=exc)
         headers = {"Allow": "POST"} if isinstance(exc, MethodNotAllowed) else {}
-        return _json(exc.status, {"error": exc.code, "detail": exc.detail}, **headers)
+        response = _json(exc.status, {"error": exc.code, "detail": exc.detail}, **headers)
+        # Logged above, with the reason: Django's "Bad Request" line would repeat it.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
+
+    def database_unavailable(self, exc: DatabaseError) -> HttpResponse:
+        """503, so that Stripe retries. Logged by ``outage`` as a summary of the outage, not a
+        traceback per refusal; and not again by Django (``log_response`` skips a response
+        marked as logged), which would add a line per refusal."""
+        outage.refused(exc)
+        response = _json(503, {"error": "database_unavailable", "detail": "try again later"})
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
 
     def http_method_not_allowed(
         self, request: HttpRequest, *args: Any, **kwargs: Any

@@ -9,7 +9,7 @@ from typing import Any
 from .. import conf
 from ..events import StripeEvent, thaw
 from ..models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
-from ..registry import validate_pattern
+from ..patterns import validate_pattern
 from ..sync import DELETABLE, Origin, Outcome, Result, tombstone, upsert
 from ..sync.children import bury_embedded, prune_embedded, sync_embedded
 from ..sync.links import reconcile
@@ -136,6 +136,15 @@ def apply_snapshot(change: Change) -> Outcome:
 def update(change: Change) -> Outcome:
     """Write the event's object as its new state (never a deletion), and what follows."""
     outcome = upsert(change.obj, change.origin, tied=change.tied)
+    after_write(outcome)
+    return outcome
+
+
+def apply_fetched(obj: dict[str, Any], origin: Origin) -> Outcome:
+    """Write an object's state read from the Stripe API (``origin.fetched``: a refetch that
+    settles a tie) as an event's snapshot is written: through the ordering guard, then what
+    follows from it (``sync.sources`` is plugged with this in ``apps.py``)."""
+    outcome = upsert(obj, origin)
     after_write(outcome)
     return outcome
 

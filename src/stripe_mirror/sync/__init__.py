@@ -4,6 +4,8 @@
 ``children`` and ``links`` add what one object's snapshot says about others.
 """
 
-from .upsert import DELETABLE, Origin, Outcome, Result, model_for, tombstone, upsert
+from .deletable import DELETABLE
+from .origin import Origin
+from .upsert import Outcome, Result, model_for, tombstone, upsert
 
 __all__ = ["DELETABLE", "Origin", "Outcome", "Result", "model_for", "tombstone", "upsert"]

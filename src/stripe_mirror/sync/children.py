@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import rowsql
 from ..models import LineItem, Refund, StripeModel, SubscriptionItem
-from .upsert import Origin, upsert
+from . import sql
+from .origin import Origin
+from .upsert import upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ def _sync_list(
         if row is not None and getattr(row, spec.parent_column) is None:
             # Older API versions do not name the parent inside the child.
             setattr(row, spec.parent_column, parent_id)
-            rowsql.update(spec.model, row.pk, {spec.parent_column: parent_id})
+            sql.update(spec.model, row.pk, {spec.parent_column: parent_id})
     if prune and spec.prune and listing.get("has_more") is False:
         _prune(spec, parent_id, seen, origin)
 

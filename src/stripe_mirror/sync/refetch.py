@@ -2,8 +2,11 @@
 
 Only used when ``STRIPE_MIRROR["API_KEY"]`` is set, and only for ties the ordering rules
 cannot settle (rare). The object is fetched in the API version of the event, on behalf of
-the event's Connect account. Any failure (network, 4xx, 5xx) returns None: the caller then
-keeps its deterministic choice, so a Stripe outage never blocks the mirror.
+the event's Connect account. Never while row locks are held: the tie is first settled by
+the deterministic guess (which deletes nothing), and the fetch runs once the transaction
+has committed; its answer is then written through the ordering guard like any snapshot
+(``Origin.fetched``), so it never overwrites what a newer event wrote meanwhile. Any
+failure (network, 4xx, 5xx) leaves the guess: a Stripe outage never blocks the mirror.
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 from urllib.parse import quote
 
 import orjson
+from django.db import DatabaseError, models, router, transaction
 
 from .. import conf
-
-if TYPE_CHECKING:
-    from .upsert import Origin
+from ..failures import describe
+from . import sources
+from .origin import REFETCHED, Origin
+from .storable import storable
 
 logger = logging.getLogger("stripe_mirror.sync")
 
@@ -55,6 +61,45 @@ RESOURCE_PATHS: Mapping[str, str] = {
     "tax_rate": "tax_rates",
     "transfer": "transfers",
 }
+
+
+#: How often the fetched state is written when the write loses a deadlock.
+_WRITE_ATTEMPTS = 3
+
+
+def settle_later(obj: Mapping[str, Any], origin: Origin, model: type[models.Model]) -> bool:
+    """Fetch the object once the transaction holding its row (of ``model``) commits, and write
+    what Stripe says (``sources.apply_fetched``). False when no fetch is possible: no API key
+    for the event's mode, a type the API cannot retrieve by id, or nothing plugged in to
+    write it."""
+    if not conf.api_key(origin.livemode) or str(obj.get("object", "")) not in RESOURCE_PATHS:
+        return False
+    apply = sources.apply_fetched()
+    if apply is None:
+        return False
+    alias = router.db_for_write(model)
+    wanted = {"id": obj.get("id"), "object": obj.get("object")}
+    transaction.on_commit(lambda: _settle(wanted, origin, alias, apply), using=alias, robust=True)
+    return True
+
+
+def _settle(obj: dict[str, Any], origin: Origin, alias: str, apply: sources.ApplyFetched) -> None:
+    fetched = fetch(obj, origin)
+    if fetched is None:
+        logger.warning("the refetch of %s %s failed; keeping its guess", obj["object"], obj["id"])
+        return
+    fetched = storable(fetched).value  # as an event's object is mirrored
+    read = replace(origin, event_id=f"{origin.event_id}{REFETCHED}")
+    for attempt in range(1, _WRITE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(using=alias):
+                apply(fetched, read)
+            return
+        except DatabaseError as exc:  # a deadlock with a worker's batch: try again
+            if attempt == _WRITE_ATTEMPTS:
+                # Not the traceback: the database's message may quote the rows' data.
+                what = f"{obj['object']} {obj['id']}"
+                logger.error("could not write the refetched %s: %s", what, describe(exc))
 
 
 def fetch(obj: Mapping[str, Any], origin: Origin) -> dict[str, Any] | None:

@@ -13,52 +13,19 @@ import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
-from functools import cache
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, connections, models, router, transaction
+from django.db import IntegrityError, transaction
 
-from .. import rowsql
-from ..models import TYPED_MODELS, InboxEvent, StripeModel, StripeObject
-from . import refetch
+from ..models import TYPED_MODELS, StripeModel, StripeObject
+from . import refetch, sources, sql
 from .fields import extract
 from .ordering import Candidate, newest
+from .origin import REFETCHED, Origin
 from .storable import storable
 
 logger = logging.getLogger("stripe_mirror.sync")
-
-#: Object types Stripe can delete (objects.json ``deletable``): their ``*.deleted`` events
-#: leave a tombstone. Other ``*.deleted`` events (customer.subscription.deleted) are updates.
-DELETABLE = frozenset(
-    {
-        "account",
-        "apple_pay_domain",
-        "application",
-        "bank_account",
-        "card",
-        "coupon",
-        "customer",
-        "discount",
-        "invoice",
-        "invoiceitem",
-        "person",
-        "plan",
-        "price",
-        "product",
-        "product_feature",
-        "radar.value_list",
-        "radar.value_list_item",
-        "subscription_item",
-        "tax_id",
-        "terminal.configuration",
-        "terminal.location",
-        "terminal.reader",
-        "test_helpers.test_clock",
-        "webhook_endpoint",
-    }
-)
 
 
 class Result(enum.StrEnum):
@@ -72,20 +39,6 @@ class Result(enum.StrEnum):
     CONFIRMED = "confirmed"
     SKIPPED_DELETED = "skipped_deleted"  # the object was deleted; never resurrected
     NO_ID = "no_id"  # objects without an id (invoice.upcoming) are not stored
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """The event a snapshot came from: its ordering watermark and its scope."""
-
-    event_id: str
-    event_type: str
-    created: datetime
-    account: str
-    livemode: bool
-    api_version: str | None = None
-    #: ``previous_attributes`` of the event, for its own object only.
-    previous: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +128,7 @@ def tombstone(
     if full and (row.event_created is None or origin.created >= row.event_created):
         _write(row, obj, origin)
     else:
-        rowsql.save_fields(row, ("deleted", "deleted_at", "synced_at"))
+        sql.save_fields(row, ("deleted", "deleted_at", "synced_at"))
     return Outcome(Result.DELETED, row, obj, origin)
 
 
@@ -200,32 +153,7 @@ def _locked_row(
 ) -> StripeModel | None:
     """The object's row, locked, without ``data`` (the sync replaces it, and it is the bulk
     of the row)."""
-    return rowsql.locked_row(model, _key(model, stripe_id, obj, origin), exclude=("data",))
-
-
-@cache
-def _tied_sql(alias: str) -> str:
-    """The recorded snapshot events about one object in one second, but the given one."""
-    quote = connections[alias].ops.quote_name
-    c = {name: quote(_column(InboxEvent, name)) for name in _TIE_COLUMNS}
-    return (
-        f"SELECT {c['stripe_id']}, {c['type']}, {c['body']} "  # noqa: S608
-        f"FROM {quote(InboxEvent._meta.db_table)} WHERE {c['object_id']} = %s AND "
-        f"{c['object_type']} = %s AND {c['account']} = %s AND {c['livemode']} = %s AND "
-        f"{c['created']} = %s AND {c['kind']} = 'snapshot' AND {c['stripe_id']} <> %s"
-    )
-
-
-_TIE_COLUMNS = (
-    *("stripe_id", "type", "body", "object_id", "object_type"),
-    *("account", "livemode", "created", "kind"),
-)
-
-
-def _column(model: type[models.Model], name: str) -> str:
-    column = getattr(model._meta.get_field(name), "column", None)
-    assert isinstance(column, str)
-    return column
+    return sql.locked_row(model, _key(model, stripe_id, obj, origin), exclude=("data",))
 
 
 def _create(
@@ -242,7 +170,7 @@ def _create(
     if deleted:
         row.deleted = True
         row.deleted_at = origin.created
-    inserted = rowsql.insert_new(row)
+    inserted = sql.insert_new(row)
     if inserted is not None:
         return row if inserted else None
     try:  # no INSERT ... ON CONFLICT DO NOTHING here (MariaDB)
@@ -255,7 +183,7 @@ def _create(
 
 def _write(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> None:
     fields = _assign(row, obj, origin)
-    rowsql.save_fields(
+    sql.save_fields(
         row, (*fields, "data", "event_created", "event_id", "synced_at", "deleted", "deleted_at")
     )
 
@@ -271,9 +199,6 @@ def _assign(row: StripeModel, obj: Mapping[str, Any], origin: Origin) -> list[st
 
 
 # --- the ordering guard -------------------------------------------------------------------
-
-#: Suffix of the ``event_id`` of a row that holds a state fetched from the API.
-REFETCHED = "+refetch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +226,8 @@ def _choose(
         return _Choice(obj, origin)
     if origin.created < watermark or not authoritative:
         return None
+    if origin.fetched:  # read from the API after this second's events were recorded
+        return _Choice(obj, origin)
     if row.event_id.endswith(REFETCHED):
         # Fetched after this second's events were recorded: at least as new as any of them.
         return None
@@ -317,12 +244,9 @@ def _break_tie(
     Confirming it costs nothing for the row, but its embedded lists may now delete."""
     candidates = _same_second_candidates(stripe_id, obj, origin)
     verdict = newest(candidates)
-    if verdict.ambiguous:
-        fetched = refetch.fetch(obj, origin)
-        if fetched is not None:
-            return _Choice(
-                storable(fetched).value, replace(origin, event_id=f"{origin.event_id}{REFETCHED}")
-            )
+    # Settled by a refetch after commit (never a network call while the batch holds its row
+    # locks): until then, the guess, which deletes nothing.
+    if verdict.ambiguous and not refetch.settle_later(obj, origin, model_for(obj.get("object"))):
         logger.warning(
             "ambiguous order of %d same-second events about %s %s; keeping %s "
             "(configure STRIPE_MIRROR['API_KEY'] to settle such ties by a refetch)",
@@ -351,19 +275,15 @@ def _same_second_candidates(
 ) -> list[Candidate]:
     """Every recorded snapshot of this object in the incoming one's second, itself included."""
     candidates = [Candidate(origin.event_id, origin.event_type, obj, origin.previous)]
-    alias = router.db_for_read(InboxEvent)
-    connection = connections[alias]
-    params: list[Any] = [
+    object_type = str(obj.get("object", ""))
+    tied = sources.same_second()(
+        object_type,
         stripe_id,
-        str(obj.get("object", "")),
-        origin.account,
-        origin.livemode,
-        connection.ops.adapt_datetimefield_value(origin.created),
-        origin.event_id,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_tied_sql(alias), params)
-        tied = cursor.fetchall()
+        account=origin.account,
+        livemode=origin.livemode,
+        created=origin.created,
+        other_than=origin.event_id,
+    )
     for event_id, event_type, body in tied:
         # As their own events mirror them: storable, and bounded for the tie rules.
         data = orjson.loads(body).get("data", {})

@@ -1,53 +1,24 @@
-"""Read, INSERT or UPDATE one row without building the statement with the ORM each time.
+"""Stage 5: the statements on mirrored rows (read one locked, INSERT, UPDATE), and their
+vendor branches (PostgreSQL, MariaDB, SQLite). The sync's other modules run no SQL of their
+own; the payment links' statements are in ``links/sql.py``.
 
-The processor and the sync write a row or two for every event; the ORM spends about half a
-millisecond compiling each such statement, more than the database takes to run it. These
-helpers keep the statement text per (model, columns, database) and convert the values with
-the fields' own ``pre_save`` and ``get_db_prep_save``, as ``Model.save()`` would; JSON is
-encoded with orjson (several times faster than the standard library for a Stripe object).
-
-Unlike ``save()``, they send no ``pre_save``/``post_save`` signals (documented in
-docs/mirror.md: react to changes with event handlers).
+The generic writes (``update``, ``save_fields``) are the foundation's (``stripe_mirror.db``),
+shared with the inbox, and re-exported here so that the sync has one place to call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, TypeVar
 
-import orjson
 from django.db import connections, models, router
-from django.db.backends.base.base import BaseDatabaseWrapper
+
+from ..db import prepare, save_fields, update
+
+__all__ = ["insert_new", "locked_row", "save_fields", "update"]
 
 M = TypeVar("M", bound=models.Model)
-
-
-def save_fields(row: models.Model, fields: Iterable[str], *, using: str | None = None) -> None:
-    """Write the given fields of ``row`` (attribute names; ``auto_now`` fields are refreshed
-    as ``save()`` does)."""
-    meta = type(row)._meta
-    values = {}
-    for name in fields:
-        field = meta.get_field(name)
-        values[field.attname] = field.pre_save(row, False)  # type: ignore[union-attr]
-    update(type(row), row.pk, values, using=using)
-
-
-def update(
-    model: type[models.Model], pk: Any, values: Mapping[str, Any], *, using: str | None = None
-) -> None:
-    """UPDATE the row ``pk`` of ``model`` with ``values`` (attribute name -> Python value)."""
-    if not values:
-        return
-    alias = using or router.db_for_write(model)
-    connection = connections[alias]
-    names = tuple(values)
-    fields = _fields(model, names)
-    params = [prepare(f, values[f.attname], connection) for f in fields]
-    params.append(pk)
-    with connection.cursor() as cursor:
-        cursor.execute(_sql(model, names, connection.vendor, alias), params)
 
 
 def locked_row(
@@ -132,25 +103,6 @@ def insert_new(row: models.Model, *, using: str | None = None) -> bool | None:
     return True
 
 
-def prepare(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:
-    """``field.get_db_prep_save(value)``, with JSON encoded by orjson where the field has no
-    encoder of its own (values orjson cannot encode fall back to the field)."""
-    if value is not None and type(field) is models.JSONField and field.encoder is None:
-        try:
-            text = orjson.dumps(value).decode()
-        except TypeError:
-            return field.get_db_prep_save(value, connection)
-        if connection.vendor == "postgresql":
-            driver = getattr(getattr(connection, "Database", None), "__name__", "")
-            if driver != "psycopg":  # psycopg2 has its own JSON adapter
-                return field.get_db_prep_save(value, connection)
-            from psycopg.types.json import Jsonb
-
-            return Jsonb(value, dumps=lambda _: text)
-        return text
-    return field.get_db_prep_save(value, connection)
-
-
 @cache
 def _insert_fields(model: type[models.Model]) -> tuple[Any, ...]:
     return tuple(f for f in model._meta.concrete_fields if f is not model._meta.pk)
@@ -170,21 +122,3 @@ def _insert_sql(model: type[models.Model], alias: str) -> str:
         f"INSERT INTO {table} ({columns}) VALUES ({values}) "  # noqa: S608
         f"ON CONFLICT DO NOTHING RETURNING {quote(pk.column)}"
     )
-
-
-@cache
-def _fields(model: type[models.Model], attnames: tuple[str, ...]) -> tuple[Any, ...]:
-    by_attname = {f.attname: f for f in model._meta.concrete_fields}
-    return tuple(by_attname[name] for name in attnames)
-
-
-@cache
-def _sql(model: type[models.Model], attnames: tuple[str, ...], vendor: str, alias: str) -> str:
-    quote = connections[alias].ops.quote_name
-    fields = _fields(model, attnames)
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    pk = model._meta.pk
-    assert pk is not None
-    assert pk.column is not None
-    table = quote(model._meta.db_table)
-    return f"UPDATE {table} SET {assignments} WHERE {quote(pk.column)} = %s"  # noqa: S608 (identifiers only)

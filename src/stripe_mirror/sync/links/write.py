@@ -1,0 +1,130 @@
+"""Stage 5e: ``reconcile`` (called after a linked row is written), the pass after commit
+that settles a payment's links under locks, and the writing of derived links."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, connections, router, transaction
+
+from ...failures import describe
+from ...models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
+from ..sql import update
+from . import sql
+from .derive import Derived, _derive
+from .load import _MAX_ROUNDS, _discover
+from .payment import _Ids, _Scope
+
+logger = logging.getLogger("stripe_mirror.sync")
+
+#: The models whose rows carry payment links.
+LINKED: tuple[type[StripeModel], ...] = (Invoice, InvoicePayment, PaymentIntent, Charge)
+
+_SETTLE_ATTEMPTS = 3
+
+
+def reconcile(row: StripeModel) -> None:
+    """Recompute the derived links of the payment ``row`` belongs to (an invoice, invoice
+    payment, payment intent or charge that was just written)."""
+    if not isinstance(row, LINKED):
+        return
+    scope = _Scope(row.account, row.livemode)
+    ids = _seed(row)
+    alias = router.db_for_write(type(row))
+    derived = _derive(_discover(alias, scope, ids))  # ids grows to the whole payment
+    if not connections[alias].features.has_select_for_update:
+        _write(derived)  # one writer at a time (SQLite): nothing can race
+        return
+    # The row just written is locked by this transaction: its links are written now, so that
+    # the event's handlers see them. The other rows of the payment are left to the pass
+    # after commit, which locks them in a fixed order: writing them here, in whatever order
+    # the events of a batch come, would let two workers deadlock.
+    _write([d for d in derived if d[0] is type(row) and d[1]["id"] == row.pk])
+    _settle_after_commit(alias, scope, ids)
+
+
+def _seed(row: StripeModel) -> _Ids:
+    ids = _Ids()
+    if isinstance(row, Invoice):
+        ids.add(row.stripe_id, row.payment_intent_id, row.charge_id)
+    elif isinstance(row, InvoicePayment):
+        ids.add(row.invoice_id, row.payment_intent_id, row.charge_id)
+    elif isinstance(row, PaymentIntent):
+        ids.add(row.invoice_id, row.stripe_id, row.latest_charge_id)
+    elif isinstance(row, Charge):
+        ids.add(row.invoice_id, row.payment_intent_id, row.stripe_id)
+    return ids
+
+
+# --- the after-commit pass ------------------------------------------------------------------
+
+#: Attribute of a database connection: the payments whose links its transaction touched,
+#: to settle once it commits (one pass for all the events of a worker's batch).
+_PENDING = "_stripe_mirror_pending_links"
+
+
+def _settle_after_commit(alias: str, scope: _Scope, ids: _Ids) -> None:
+    connection = connections[alias]
+    pending: dict[_Scope, _Ids] | None = getattr(connection, _PENDING, None)
+    if pending is None:
+        pending = {}
+        setattr(connection, _PENDING, pending)
+    pending.setdefault(scope, _Ids()).update(ids)
+    # Registered each time: callbacks of a rolled-back savepoint are dropped, and the first
+    # one run takes everything pending (the others find nothing left).
+    transaction.on_commit(lambda: _settle_pending(alias), using=alias, robust=True)
+
+
+def _settle_pending(alias: str) -> None:
+    connection = connections[alias]
+    pending: dict[_Scope, _Ids] = getattr(connection, _PENDING, None) or {}
+    setattr(connection, _PENDING, None)
+    for scope, ids in pending.items():
+        _settle(scope, ids, alias)
+
+
+def _settle(scope: _Scope, known: _Ids, alias: str) -> None:
+    """Lock the payments' rows, then recompute their links from fresh reads."""
+    ids = known.copy()
+    failures = growths = 0
+    while True:
+        try:
+            with transaction.atomic(using=alias):
+                _locked_recompute(alias, scope, ids, final=growths >= _MAX_ROUNDS)
+            return
+        except _Grew:
+            growths += 1
+        except DatabaseError as exc:  # a deadlock with a worker's batch: try again
+            failures += 1
+            if failures == _SETTLE_ATTEMPTS:
+                # Not the traceback: the database's message may quote the rows' data.
+                logger.error("could not settle the payment links of %s: %s", known, describe(exc))
+                return
+
+
+class _Grew(Exception):
+    """The payment has rows that were not locked: start again, locking them all in order."""
+
+
+def _locked_recompute(alias: str, scope: _Scope, ids: _Ids, *, final: bool) -> None:
+    """Lock the rows of every known id BEFORE reading what they derive from: a pass that read
+    earlier could otherwise write an older answer over a newer one. Raises ``_Grew`` (unless
+    ``final``) when the reads find more rows, or a row of a known id that did not exist yet
+    when the locks were taken (another transaction committed it in between): locking those
+    now, after the others, would break the order that keeps passes from deadlocking."""
+    held = sql.lock_rows(alias, scope, ids)
+    locked = ids.copy()
+    rows = _discover(alias, scope, ids)
+    derived = _derive(rows)
+    if not final and (
+        ids.size() != locked.size() or any((m, r["id"]) not in held for m, r, _ in derived)
+    ):
+        raise _Grew
+    _write(derived)
+
+
+def _write(derived: Derived) -> None:
+    for model, row, values in derived:
+        changed = {column: value for column, value in values.items() if row[column] != value}
+        if changed:
+            update(model, row["id"], changed)
