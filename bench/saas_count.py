@@ -40,14 +40,25 @@ SENDS = (
     "send_describe_portal",
 )
 counts: Counter[str] = Counter()
-WRITES = ("INSERT", "UPDATE", "DELETE")
+WRITES = {"INSERT", "UPDATE", "DELETE"}
 
 
-def _kind(command: Any) -> str:
+def _kinds(command: Any) -> list[str]:
+    """The statements of one message, by first word. A message may start with ``SET LOCAL
+    ...;`` settings ahead of its statement (RECORD_TIMEOUT's upsert): those are split off;
+    the rest is one statement (with client-side binding its values are inlined, so a
+    semicolon further on may be inside a literal)."""
     if not isinstance(command, bytes | str):
-        return "prepared"
+        return ["prepared"]
     text = command.decode(errors="replace") if isinstance(command, bytes) else command
-    return (text.lstrip().split(None, 1) or ["?"])[0].upper()
+    kinds = []
+    text = text.lstrip()
+    while text[:4].upper() == "SET " and ";" in text:
+        kinds.append("SET")
+        text = text.split(";", 1)[1].lstrip()
+    if text:
+        kinds.append((text.split(None, 1) or ["?"])[0].upper())
+    return kinds
 
 
 def instrument() -> None:
@@ -56,9 +67,9 @@ def instrument() -> None:
 
     def counted(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            kind = _kind(args[0]) if args and "prepare" not in name else "prepared"
-            counts[kind] += 1
-            if self.transaction_status == 0 and kind in WRITES:  # idle: it commits itself
+            kinds = _kinds(args[0]) if args and "prepare" not in name else ["prepared"]
+            counts.update(kinds)
+            if self.transaction_status == 0 and set(kinds) & WRITES:  # idle: commits itself
                 counts["~autocommit_writes"] += 1
             if self.pipeline_status == 0:  # outside a pipeline: one round trip each
                 counts["~round_trips"] += 1
