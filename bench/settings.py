@@ -52,3 +52,8 @@ if os.environ.get("BENCH_PREPARE_THRESHOLD"):
 # A/B of the bound on the recording (docs/benchmarks.md): BENCH_RECORD_TIMEOUT=0 turns it off.
 if os.environ.get("BENCH_RECORD_TIMEOUT") is not None:
     STRIPE_MIRROR = {**STRIPE_MIRROR, "RECORD_TIMEOUT": float(os.environ["BENCH_RECORD_TIMEOUT"])}
+# bench/backfill.py: the API key and address of its fake Stripe server (a JSON object).
+if os.environ.get("BENCH_STRIPE_MIRROR"):
+    import json
+
+    STRIPE_MIRROR = {**STRIPE_MIRROR, **json.loads(os.environ["BENCH_STRIPE_MIRROR"])}

@@ -17,7 +17,9 @@ class StripeMirrorConfig(AppConfig):
         # write of a state read from the API. Plugged in here, so that neither stage imports
         # the other.
         sources.plug(
-            same_second=dispatch_sql.same_second_snapshots, apply_fetched=mirror.apply_fetched
+            same_second=dispatch_sql.same_second_snapshots,
+            apply_fetched=mirror.apply_fetched,
+            after_writes=mirror.after_writes,
         )
         # User handlers live in <app>/stripe_handlers.py (HANDLER_MODULES) of installed apps.
         autodiscover_modules(*conf.handler_modules())

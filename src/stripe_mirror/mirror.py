@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .handlers import rules as _rules  # registers the built-in rules
 from .handlers import sync_event
-from .handlers.base import apply_fetched, rules_for
+from .handlers.base import after_writes, apply_fetched, rules_for
 from .sync import DELETABLE
 
 #: The name the mirror sync is recorded under in ``InboxEvent.completed_handlers``.
@@ -25,5 +25,5 @@ def deletes(event_type: str, object_type: str) -> bool:
     return event_type.endswith(".deleted") and object_type in DELETABLE
 
 
-__all__ = ["NAME", "apply_fetched", "deletes", "sync_event", "writes_snapshot"]
+__all__ = ["NAME", "after_writes", "apply_fetched", "deletes", "sync_event", "writes_snapshot"]
 del _rules
