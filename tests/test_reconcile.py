@@ -206,3 +206,21 @@ def test_a_failed_listing_exits_2(api: FakeStripe) -> None:
     status, output = reconcile_command("--types", "customer")
     assert status == 2, output
     assert ReconcileRun.objects.get().errors == 1
+
+
+def test_runs_are_shown_read_only_in_the_admin(api: FakeStripe, client: Any) -> None:
+    from django.contrib.auth.models import User
+
+    (stripe_id,) = customers(api, 1)
+    backfill("--types", "customer")
+    api.update(stripe_id, name="<b>Changed</b>")
+    reconcile_command("--types", "customer")
+    User.objects.create_superuser("admin", "admin@example.com", "pw")
+    client.login(username="admin", password="pw")
+    run = ReconcileRun.objects.get()
+    listing = client.get("/admin/stripe_mirror/reconcilerun/")
+    assert listing.status_code == 200
+    page = client.get(f"/admin/stripe_mirror/reconcilerun/{run.pk}/change/")
+    assert page.status_code == 200
+    assert stripe_id.encode() in page.content and b"platform/customer" in page.content
+    assert client.get("/admin/stripe_mirror/reconcilerun/add/").status_code == 403

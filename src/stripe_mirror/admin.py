@@ -285,4 +285,4 @@ class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
 
 
 # The mirrored models' pages live in their own module.
-from . import mirror_admin  # noqa: E402,F401
+from . import admin_reconcile, mirror_admin  # noqa: E402,F401
