@@ -97,11 +97,14 @@ def test_every_kind_of_drift_is_reported_then_repaired(api: FakeStripe, post: An
     assert Customer.objects.get(stripe_id=stale).email == "c0@example.com"  # only reported
 
     status, output = reconcile_command("--types", "customer", "--repair")
-    assert status == 1 and "4 drift found (repaired: 4)" in output
+    assert status == 1
+    assert "4 drift found (repaired: 4)" in output
     rows = {row.stripe_id: row for row in Customer.objects.all()}
-    assert rows[stale].email == "changed@example.com" and rows[stale].data == api.get(stale)
+    assert rows[stale].email == "changed@example.com"
+    assert rows[stale].data == api.get(stale)
     assert rows[missing].data == api.get(missing)
-    assert rows[deleted].deleted and rows[gone].deleted
+    assert rows[deleted].deleted
+    assert rows[gone].deleted
     assert not rows[right].deleted
     assert reconcile_command("--types", "customer")[0] == 0
 
@@ -113,7 +116,7 @@ def test_a_tombstone_alive_in_stripe_is_reported_never_resurrected(
     backfill("--types", "customer")
     post(build_event("customer.deleted", api.get(stripe_id), created=int(time.time()) - 60))
     assert Customer.objects.get().deleted
-    status, output = reconcile_command("--types", "customer", "--repair")
+    status, _output = reconcile_command("--types", "customer", "--repair")
     assert status == 1
     assert samples("alive_in_stripe") == [f"customer {stripe_id}"]
     assert Customer.objects.get().deleted  # tombstones are final
@@ -145,7 +148,8 @@ def test_rows_written_by_newer_events_during_the_check_are_not_stale(
     tally = reconcile(client_for(False), Check("customer"), report=during)
     assert posted == [200]
     assert tally.findings == []
-    assert tally.newer == 2 and tally.compared == 150
+    assert tally.newer == 2
+    assert tally.compared == 150
 
 
 def test_a_sample_retrieves_that_many_rows_by_id(api: FakeStripe) -> None:
@@ -158,7 +162,8 @@ def test_a_sample_retrieves_that_many_rows_by_id(api: FakeStripe) -> None:
     assert status == 1, output
     assert len(samples("stale")) == 5
     requests = api.requests()
-    assert len(requests) == 5 and all(r.path.startswith("/v1/customers/cus_") for r in requests)
+    assert len(requests) == 5
+    assert all(r.path.startswith("/v1/customers/cus_") for r in requests)
     assert ReconcileRun.objects.get().selection == "sample 5"
 
 
@@ -222,5 +227,6 @@ def test_runs_are_shown_read_only_in_the_admin(api: FakeStripe, client: Any) -> 
     assert listing.status_code == 200
     page = client.get(f"/admin/stripe_mirror/reconcilerun/{run.pk}/change/")
     assert page.status_code == 200
-    assert stripe_id.encode() in page.content and b"platform/customer" in page.content
+    assert stripe_id.encode() in page.content
+    assert b"platform/customer" in page.content
     assert client.get("/admin/stripe_mirror/reconcilerun/add/").status_code == 403

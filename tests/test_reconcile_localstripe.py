@@ -54,7 +54,8 @@ def test_reconcile_finds_and_repairs_what_localstripe_never_told(
     assert reconcile() == 1  # the charges only
     first = ReconcileRun.objects.get()
     charges = set(_listed(client, "charge"))
-    assert len(charges) == 3 and first.counts["platform/charge"]["missing"] == 3
+    assert len(charges) == 3
+    assert first.counts["platform/charge"]["missing"] == 3
     assert first.drift == 3
 
     client.v1.customers.update(changed, {"email": "changed@example.com"})
