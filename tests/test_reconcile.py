@@ -230,3 +230,29 @@ def test_runs_are_shown_read_only_in_the_admin(api: FakeStripe, client: Any) -> 
     assert stripe_id.encode() in page.content
     assert b"platform/customer" in page.content
     assert client.get("/admin/stripe_mirror/reconcilerun/add/").status_code == 403
+
+
+def test_a_sample_of_the_rows_synced_before(api: FakeStripe) -> None:
+    ids = customers(api, 6)
+    backfill("--types", "customer")
+    Customer.objects.filter(stripe_id__in=ids[:3]).update(
+        synced_at=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    for stripe_id in ids:
+        api.update(stripe_id, name="Changed")
+    status, _ = reconcile_command(
+        "--types", "customer", "--sample", "2", "--synced-before", "2021-01-01"
+    )
+    assert status == 1
+    assert {entry.split()[1] for entry in samples("stale")} <= set(ids[:3])
+    run = ReconcileRun.objects.get()
+    assert (run.compared, run.drift) == (2, 2)
+    assert run.selection == "sample 2, synced before 2021-01-01T00:00:00+00:00"
+
+
+def test_bad_options_are_refused(api: FakeStripe) -> None:
+    with pytest.raises(CommandError, match="no list endpoint known for line_item"):
+        call_command("stripe_mirror_reconcile", "--types", "line_item")
+    with pytest.raises(CommandError, match="--sample: at least 1"):
+        call_command("stripe_mirror_reconcile", "--sample", "0")
+    assert not ReconcileRun.objects.exists()

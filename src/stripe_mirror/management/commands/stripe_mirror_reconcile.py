@@ -35,11 +35,10 @@ class Command(BaseCommand):
         parser.add_argument("--types", default="", help=selection.TYPES_HELP)
         parser.add_argument("--accounts", default="", help=selection.ACCOUNTS_HELP)
         parser.add_argument("--live", action="store_true", help="live mode (default: test)")
-        chosen = parser.add_mutually_exclusive_group()
-        chosen.add_argument(
+        parser.add_argument(
             "--sample", type=int, default=None, help="compare N random rows per type (by id)"
         )
-        chosen.add_argument(
+        parser.add_argument(
             "--synced-before", default="", help="compare rows last written before this time"
         )
         parser.add_argument("--repair", action="store_true", help="write the API's state")
@@ -96,11 +95,10 @@ class Command(BaseCommand):
 
 
 def _selection(sample: int | None, before: datetime | None) -> str:
-    if sample is not None:
-        return f"sample {sample}"
+    chosen = [] if sample is None else [f"sample {sample}"]
     if before is not None:
-        return f"synced before {before.isoformat()}"
-    return "all"
+        chosen.append(f"synced before {before.isoformat()}")
+    return ", ".join(chosen) or "all"
 
 
 def _exit(run: ReconcileRun) -> None:
