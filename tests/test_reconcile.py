@@ -256,3 +256,23 @@ def test_bad_options_are_refused(api: FakeStripe) -> None:
     with pytest.raises(CommandError, match="--sample: at least 1"):
         call_command("stripe_mirror_reconcile", "--sample", "0")
     assert not ReconcileRun.objects.exists()
+
+
+def test_a_repaired_deleted_invoice_takes_its_lines_and_cut_lists_are_not_drift(
+    api: FakeStripe,
+) -> None:
+    """An invoice whose 25 lines the API cuts at 10 is not stale (the listing reads them
+    whole); once deleted in Stripe, the repair tombstones it with its lines."""
+    from stripe_mirror.models import Invoice, LineItem
+
+    lines = [{"id": f"il_{i:02d}", "object": "line_item", "amount": i} for i in range(25)]
+    invoice = api.add("invoice", id="in_big", status="draft", lines=lines)["id"]
+    backfill("--types", "invoice")
+    assert reconcile_command("--types", "invoice")[0] == 0
+    api.delete(invoice)
+    status, _ = reconcile_command("--types", "invoice", "--repair")
+    assert status == 1
+    assert samples("deleted_in_stripe") == [f"invoice {invoice}"]
+    assert Invoice.objects.get().deleted
+    assert LineItem.objects.filter(invoice_id=invoice, deleted=False).count() == 0
+    assert reconcile_command("--types", "invoice")[0] == 0

@@ -7,8 +7,8 @@ was read by the check), as a state read when its request started (``reads.py``):
   a row written by an event newer than the read (``Result.SKIPPED_OLDER``: not repaired, and
   right: the event is newer);
 - objects deleted in Stripe: ``upsert.tombstone`` with the deleted stub (or, after a
-  ``resource_missing``, a stub made here), then what follows a row's write (an invoice's lines
-  go with it), as a ``*.deleted`` event does;
+  ``resource_missing``, a stub made here), and the children that live only inside it are
+  tombstoned too (a deleted draft invoice's lines), as a ``*.deleted`` event's rule does;
 - tombstones alive in Stripe: never written. Deletion is final in the mirror; repairing one
   would resurrect it.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import router, transaction
 
-from . import sources
+from .children import bury_embedded
 from .reads import apply_read, read_origin
 from .upsert import Outcome, model_for, tombstone
 
@@ -55,9 +55,8 @@ def _write(check: Check, finding: Finding) -> Outcome:
         "deleted": True,
     }
     outcome = tombstone(stub, origin, model=model_for(check.object_type))
-    after_writes = sources.after_writes()
-    if after_writes is not None:
-        after_writes([outcome])
+    if outcome.applied:  # as a ``*.deleted`` event's rule does (``handlers.base``)
+        bury_embedded(stub, origin)
     return outcome
 
 
