@@ -27,8 +27,9 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from stripe_mirror import envelope, inbox  # noqa: E402
+from stripe_mirror.dispatch import inbox  # noqa: E402
 from stripe_mirror.testing import build_event, encode  # noqa: E402
+from stripe_mirror.verification import envelope  # noqa: E402
 
 Items = list[tuple[envelope.Envelope, bytes]]
 

@@ -25,10 +25,11 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from . import conf, mirror
+from . import conf
+from .dispatch.registry import registry
+from .dispatch.run import Outcome, process
+from .handlers import step as mirror
 from .models import InboxEvent, Status
-from .processing import Outcome, process
-from .registry import registry
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[InboxEvent]

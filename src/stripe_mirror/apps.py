@@ -8,7 +8,9 @@ class StripeMirrorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf, dispatch_sql, mirror
+        from . import checks, conf
+        from .dispatch import sql as dispatch_sql
+        from .handlers import step as mirror
         from .sync import sources
 
         del checks  # imported for its @register side effect

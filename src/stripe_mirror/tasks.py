@@ -51,7 +51,7 @@ logger = logging.getLogger("stripe_mirror.tasks")
 @task()
 def process_event(pk: int) -> str:
     """Process one recorded inbox event (by primary key); returns the outcome's name."""
-    from .processing import process
+    from .dispatch.run import process
 
     return process(pk).value
 

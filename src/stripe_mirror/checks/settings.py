@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections, router
 
-from . import conf
+from .. import conf
 
 #: Letters, digits, '-' and '_', at most InboxEvent.endpoint's 100 characters.
 _ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -283,7 +283,7 @@ def check_database(
 ) -> list[CheckMessage]:
     """The inbox needs INSERT ... RETURNING and SKIP LOCKED (run by ``migrate`` and
     ``check --database``: it connects)."""
-    from .models import InboxEvent
+    from ..models import InboxEvent
 
     messages: list[CheckMessage] = []
     for alias in databases or ():

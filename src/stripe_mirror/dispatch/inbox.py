@@ -19,9 +19,9 @@ from django.db import connections, router, transaction
 from django.db.models import BooleanField, CharField, Field, IntegerField, TextField
 from django.utils import timezone
 
-from . import conf
-from .envelope import Envelope, EventKind
-from .models import InboxEvent, Status
+from .. import conf
+from ..events import Envelope, EventKind
+from ..models import InboxEvent, Status
 
 #: Columns written by the insert from parameters, in order.
 _COLUMNS = (

@@ -36,12 +36,13 @@ import orjson
 from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
-from . import conf, mirror, signals
-from . import db as rowsql  # the inbox's statements until phase B (dispatch/sql.py)
-from .db import lock_order
-from .events import StripeEvent
-from .failures import describe, format_traceback
-from .models import DUE_STATUSES, InboxEvent, Status
+from .. import conf, signals
+from .. import db as rowsql  # the inbox's statements until phase B (dispatch/sql.py)
+from ..db import lock_order
+from ..events import StripeEvent
+from ..failures import describe, format_traceback
+from ..handlers import step as mirror
+from ..models import DUE_STATUSES, InboxEvent, Status
 from .registry import registry
 from .savepoints import HandlerSavepoint
 
@@ -593,7 +594,7 @@ def _announce(
         will_retry=outcome is Outcome.FAILED,
     )
     if outcome is Outcome.FAILED and row.next_attempt_at is not None:
-        from .tasks import schedule_retry
+        from ..tasks import schedule_retry
 
         schedule_retry(row.pk, row.next_attempt_at)
 

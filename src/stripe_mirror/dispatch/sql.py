@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import connections, router
 
-from .models import InboxEvent
+from ..models import InboxEvent
 
 
 def same_second_snapshots(

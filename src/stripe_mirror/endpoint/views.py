@@ -17,8 +17,9 @@ from django.http import HttpRequest, HttpResponse
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from . import conf, envelope, inbox, outage, signals, signature, tasks
-from .errors import (
+from .. import conf, signals, tasks
+from ..dispatch import inbox
+from ..errors import (
     BodyTooLarge,
     BodyUnreadable,
     EmptyBody,
@@ -27,6 +28,9 @@ from .errors import (
     UnknownEndpoint,
     WebhookRejected,
 )
+from ..events import Envelope
+from ..verification import envelope, signature
+from . import outage
 
 logger = logging.getLogger("stripe_mirror.webhook")
 
@@ -119,10 +123,10 @@ class WebhookView(View):
                 ) from exc
             raise
 
-    def parse(self, body: bytes) -> envelope.Envelope:
+    def parse(self, body: bytes) -> Envelope:
         return envelope.parse(body)
 
-    def hand_off(self, recorded: inbox.Recorded, parsed: envelope.Envelope, endpoint: str) -> None:
+    def hand_off(self, recorded: inbox.Recorded, parsed: Envelope, endpoint: str) -> None:
         for receiver, result in signals.event_recorded.send_robust(
             sender=type(self), recorded=recorded, envelope=parsed, endpoint=endpoint
         ):

@@ -5,10 +5,9 @@ The processor calls ``sync_event`` before any user handler, in the event's trans
 
 from __future__ import annotations
 
-from .handlers import rules as _rules  # registers the built-in rules
-from .handlers import sync_event
-from .handlers.base import apply_fetched, rules_for
-from .sync import DELETABLE
+from ..sync import DELETABLE
+from . import rules as _rules  # registers the built-in rules
+from .base import apply_fetched, rules_for, sync_event
 
 #: The name the mirror sync is recorded under in ``InboxEvent.completed_handlers``.
 NAME = "stripe_mirror.mirror"
