@@ -28,6 +28,7 @@ from django.test.utils import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from stripe_mirror.dispatch import inbox  # noqa: E402
+from stripe_mirror.dispatch.sql import record as record_sql  # noqa: E402
 from stripe_mirror.testing import build_event, encode  # noqa: E402
 from stripe_mirror.verification import envelope  # noqa: E402
 
@@ -49,8 +50,8 @@ def in_a_transaction(items: Items) -> None:
             for name, field in inbox._preparation()
         ]
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(inbox._PG_TIMEOUTS, ["5000", "5000"])
-            cursor.execute(inbox._upsert_sql("postgresql"), params)
+            cursor.execute(record_sql._PG_TIMEOUTS, ["5000", "5000"])
+            cursor.execute(record_sql._upsert_sql("postgresql"), params)
 
 
 def recorded(items: Items, timeout: Any) -> None:

@@ -26,10 +26,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from . import conf
+from .dispatch import Outcome
 from .dispatch.registry import registry
-from .dispatch.run import Outcome, process
 from .handlers import step as mirror
 from .models import InboxEvent, Status
+from .tasks import process
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[InboxEvent]

@@ -9,16 +9,18 @@ class StripeMirrorConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, conf
-        from .dispatch import sql as dispatch_sql
+        from .dispatch import steps
+        from .dispatch.sql import ties
         from .handlers import step as mirror
         from .sync import sources
 
         del checks  # imported for its @register side effect
+        # The dispatcher runs the mirror first, without knowing it (stage 3 imports nothing
+        # of stages 4 and 5).
+        steps.plug(mirror.STEP)
         # The sync's sources of other snapshots: the inbox (same-second ties) and the mirror's
         # write of a state read from the API. Plugged in here, so that neither stage imports
         # the other.
-        sources.plug(
-            same_second=dispatch_sql.same_second_snapshots, apply_fetched=mirror.apply_fetched
-        )
+        sources.plug(same_second=ties.same_second_snapshots, apply_fetched=mirror.apply_fetched)
         # User handlers live in <app>/stripe_handlers.py (HANDLER_MODULES) of installed apps.
         autodiscover_modules(*conf.handler_modules())

@@ -172,3 +172,10 @@ class StripeEvent:
             payload=frozen,
             endpoint=endpoint,
         )
+
+
+def shared_event(payload: dict[str, Any], *, endpoint: str = "") -> StripeEvent:
+    """The event as a read-only view over ``payload``, a parsed v1 event that the caller
+    keeps and shares but never changes (the dispatcher gives the same parse to the mirror,
+    which only reads it): nothing is copied."""
+    return StripeEvent._own(payload, endpoint)

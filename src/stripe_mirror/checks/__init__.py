@@ -4,6 +4,7 @@ Ids are stable; docs/settings.md lists each one with its fix. Importing this pac
 registers every check (``apps.py`` does, at ``ready()``).
 """
 
-from .settings import check_database, check_settings, check_tasks_framework, unsupported_database
+from .database import check_database, unsupported_database
+from .settings import check_settings, check_tasks_framework
 
 __all__ = ["check_database", "check_settings", "check_tasks_framework", "unsupported_database"]
