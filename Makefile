@@ -1,5 +1,5 @@
 # The targets README.md names. Each installs what it needs.
-.PHONY: demo test lint bench bench-mirror clean
+.PHONY: demo test lint bench bench-mirror bench-saas clean
 
 demo:  ## run the example site on SQLite and send it signed sample events
 	./scripts/demo.sh
@@ -15,6 +15,9 @@ bench:  ## webhook throughput benchmark on PostgreSQL (see docs/benchmarks.md)
 
 bench-mirror:  ## recorded -> mirrored throughput on PostgreSQL (see docs/benchmarks.md)
 	./scripts/bench.sh mirror --workers 3 --batch-size 500
+
+bench-saas:  ## issue 14's benchmark: a simulated SaaS stream, both paths, soak (see docs/benchmarks.md)
+	./scripts/bench.sh saas --customers 3000 --months 6
 
 clean:
 	rm -rf .venv .venv-django6 .venv-py313 .venv-localstripe example/db.sqlite3* .pytest_cache

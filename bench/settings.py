@@ -6,6 +6,8 @@ of the mode under test, chosen by BENCH_MODE:
                ``manage.py db_worker`` processes it
   record-only  the request records the event and enqueues nothing (bench.backends);
                ``manage.py stripe_mirror_worker`` processes the inbox
+  no-backend   the library's record-only setting, STRIPE_MIRROR["TASK_BACKEND"] = None:
+               nothing is enqueued at all; ``stripe_mirror_worker`` processes the inbox
   bare         not the app at all: bench/bare.py, the floor (verify, parse, one INSERT)
 """
 
@@ -35,6 +37,8 @@ LOGGING = {
 ROOT_URLCONF = "bench.urls"
 if MODE == "record-only":
     TASKS = {"default": {"BACKEND": "bench.backends.DiscardBackend"}}
+elif MODE == "no-backend":
+    STRIPE_MIRROR = {**STRIPE_MIRROR, "TASK_BACKEND": None}
 elif MODE not in ("immediate", "database", "bare"):
     raise ValueError(f"unknown BENCH_MODE {MODE!r}")
 # Site-level choices worth measuring (PostgreSQL, psycopg 3): bind parameters on the server
@@ -48,3 +52,8 @@ if os.environ.get("BENCH_PREPARE_THRESHOLD"):
 # A/B of the bound on the recording (docs/benchmarks.md): BENCH_RECORD_TIMEOUT=0 turns it off.
 if os.environ.get("BENCH_RECORD_TIMEOUT") is not None:
     STRIPE_MIRROR = {**STRIPE_MIRROR, "RECORD_TIMEOUT": float(os.environ["BENCH_RECORD_TIMEOUT"])}
+# bench/backfill.py: the API key and address of its fake Stripe server (a JSON object).
+if os.environ.get("BENCH_STRIPE_MIRROR"):
+    import json
+
+    STRIPE_MIRROR = {**STRIPE_MIRROR, **json.loads(os.environ["BENCH_STRIPE_MIRROR"])}

@@ -7,6 +7,9 @@
 # and re-created: default postgres://postgres@127.0.0.1:5432/sm_bench).
 # "scripts/bench.sh mirror [args]" runs the mirror benchmark instead (bench/mirror.py:
 # recorded -> mirrored; BENCH_MIRROR_DATABASE_URL, default .../sm_bench_mirror, is DROPPED).
+# "scripts/bench.sh saas [args]" runs issue 14's benchmark on a simulated SaaS stream
+# (bench/saas_run.py: both paths over HTTP; BENCH_SAAS_DATABASE_URL, default
+# .../sm_bench_saas, is DROPPED); "scripts/bench.sh saas stream [args]" prints the stream.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -22,6 +25,13 @@ fi
 if [ "${1:-}" = "mirror" ]; then
   shift
   exec "$VENV/bin/python" -m bench.mirror "$@"
+fi
+if [ "${1:-}" = "saas" ]; then
+  shift
+  if [ "${1:-}" = "stream" ]; then
+    exec "$VENV/bin/python" -m bench.saas "$@"
+  fi
+  exec "$VENV/bin/python" -m bench.saas run "$@"
 fi
 "$VENV/bin/python" -c "import granian, gunicorn, psycopg" \
   || die "$VENV lacks the bench dependency group (granian, gunicorn, psycopg)"

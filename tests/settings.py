@@ -35,3 +35,10 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Live-server tests (tests/test_faults.py) set it for their own server process.
 if os.environ.get("STRIPE_MIRROR_RECORD_TIMEOUT"):
     STRIPE_MIRROR["RECORD_TIMEOUT"] = float(os.environ["STRIPE_MIRROR_RECORD_TIMEOUT"])
+
+# Extra STRIPE_MIRROR keys for a management command run in a child process (a JSON object):
+# the API key and address of a test's fake Stripe server, for instance.
+if os.environ.get("STRIPE_MIRROR_TEST_EXTRA"):
+    import json
+
+    STRIPE_MIRROR.update(json.loads(os.environ["STRIPE_MIRROR_TEST_EXTRA"]))

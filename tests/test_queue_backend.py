@@ -7,6 +7,7 @@ A failure is retried by a deferred task at the event's next_attempt_at.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -85,5 +86,7 @@ def test_failure_is_retried_by_a_deferred_task(queue: None, post: Callable[..., 
     # The task itself succeeded: the handler's failure is the event's, recorded in the inbox.
     assert (first.status, first.return_value) == (TaskResultStatus.SUCCESSFUL, "failed")
     assert retry.status == TaskResultStatus.READY
-    assert retry.run_after == row.next_attempt_at
+    # Rounded up to a whole second (tasks._whole_second): never run before it is due.
+    assert row.next_attempt_at <= retry.run_after < row.next_attempt_at + timedelta(seconds=1)
+    assert retry.run_after.microsecond == 0
     assert retry.args_kwargs["args"] == [row.pk]

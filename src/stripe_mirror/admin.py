@@ -30,6 +30,7 @@ from .dispatch import Outcome
 from .dispatch.registry import registry
 from .handlers import step as mirror
 from .models import InboxEvent, Status
+from .ops.admin_status import StatusPageMixin
 from .tasks import process
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class InboxChangeList(ChangeList):
 
 
 @admin.register(InboxEvent)
-class InboxEventAdmin(_ModelAdmin):
+class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
     list_display = (
         "stripe_id",
         "type",

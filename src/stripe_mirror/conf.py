@@ -36,6 +36,9 @@ DEFAULTS: Mapping[str, Any] = {
     "API_RATE_LIMIT": 20,
     "RECORD_TIMEOUT": 5,
     "OUTAGE_LOG_INTERVAL": 10,
+    "RETENTION_BODY_DAYS": 30,
+    "RETENTION_ROW_DAYS": 90,
+    "HEALTH_MAX_LAG": None,
 }
 
 #: Keys of one entry of ``ENDPOINTS``.

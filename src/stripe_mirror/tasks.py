@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib.util import find_spec
 from typing import Any
@@ -136,7 +136,14 @@ def schedule_retry(pk: int, when: datetime) -> None:
         backend = task_backends[alias]
         if getattr(backend, "supports_defer", False):
             process_event.using(
-                backend=alias, queue_name=conf.task_queue(), run_after=when
+                backend=alias, queue_name=conf.task_queue(), run_after=_whole_second(when)
             ).enqueue(pk)
     except Exception:
         logger.exception("could not schedule a retry of inbox event %s; a worker will", pk)
+
+
+def _whole_second(when: datetime) -> datetime:
+    """``when`` rounded up to a whole second. RQ's scheduler keeps whole seconds, rounding
+    down: a retry run before ``next_attempt_at`` finds its event not yet due and does nothing,
+    leaving it to ``stripe_mirror_worker``."""
+    return when if not when.microsecond else when.replace(microsecond=0) + timedelta(seconds=1)

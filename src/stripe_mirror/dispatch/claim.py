@@ -50,7 +50,7 @@ def claim_one(alias: str, pk: int, *, force: bool) -> InboxEvent | None:
     """The event ``pk``, locked, if it is due (``force``: whatever its status but skipped)."""
     queryset = _locking(alias).filter(pk=pk)
     if force:
-        return queryset.exclude(status=Status.SKIPPED).first()
+        return queryset.exclude(status=Status.SKIPPED).exclude(body="").first()  # "": pruned
     return _due(queryset).first()
 
 

@@ -143,6 +143,7 @@ class WebhookView(View):
             exc.code,
             exc.detail,
         )
+        signals.webhook_rejected.send_robust(sender=type(self), endpoint=endpoint, error=exc)
         headers = {"Allow": "POST"} if isinstance(exc, MethodNotAllowed) else {}
         response = _json(exc.status, {"error": exc.code, "detail": exc.detail}, **headers)
         # Logged above, with the reason: Django's "Bad Request" line would repeat it.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ from ..events import StripeEvent, thaw
 from ..models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 from ..patterns import validate_pattern
 from ..sync import DELETABLE, Origin, Outcome, Result, tombstone, upsert
-from ..sync.children import bury_embedded, prune_embedded, sync_embedded
+from ..sync.children import bury_embedded, prune_embedded, sync_embedded, sync_embedded_created
 from ..sync.links import reconcile
 from ..sync.storable import storable
 
@@ -36,8 +36,9 @@ Rule = Callable[[Change], object]
 _RULES: list[tuple[str, Rule]] = []
 _CACHE: dict[str, tuple[Rule, ...]] = {}
 
-#: What a row of one model implies for other rows, run after every write of such a row.
-Hook = Callable[[Any], object]
+#: What rows of one model imply for other rows, run after every write of such rows, with the
+#: rows written together (one, or a backfill page's new rows).
+Hook = Callable[[list[Any]], object]
 _HOOKS: dict[type[StripeModel], list[Hook]] = {}
 
 
@@ -54,8 +55,9 @@ def rule(*patterns: str) -> Callable[[Rule], Rule]:
 
 
 def after_write_of(model: type[StripeModel]) -> Callable[[Hook], Hook]:
-    """Register a hook run with each freshly written row of ``model`` (whatever the event):
-    for state that other events, possibly delivered earlier, have to add to the row."""
+    """Register a hook run with freshly written rows of ``model`` (whatever the event): for
+    state that other events, possibly delivered earlier, have to add to the rows. It takes a
+    list of rows: one after an event, many after a backfill page (one query for all)."""
 
     def decorator(func: Hook) -> Hook:
         _HOOKS.setdefault(model, []).append(func)
@@ -154,19 +156,51 @@ _LINKED = (Invoice, InvoicePayment, PaymentIntent, Charge)
 
 
 def after_write(outcome: Outcome) -> None:
+    """What follows the write of one row: its embedded lists, links and hooks."""
+    after_writes([outcome])
+
+
+def after_writes(outcomes: Sequence[Outcome]) -> None:
+    """What follows the writes of several rows (a backfill page's new rows): for each, its
+    embedded lists and links; then the hooks, once per model with all its rows."""
+    written: dict[type[StripeModel], list[StripeModel]] = {}
+    embedded = _embedded_together(outcomes)
+    for outcome in outcomes:
+        row = _follow(outcome, embedded=not embedded)
+        if row is not None:
+            written.setdefault(type(row), []).append(row)
+    for model, rows in written.items():
+        for hook in _HOOKS.get(model, ()):
+            hook(rows)
+
+
+def _embedded_together(outcomes: Sequence[Outcome]) -> bool:
+    """The embedded lists of rows created together with one origin (a backfill page's new
+    rows of one type), synced at once; False when they were not (each row then does)."""
+    first = outcomes[0] if outcomes else None
+    if len(outcomes) < 2 or first is None or first.origin is None:
+        return False
+    if any(o.result is not Result.CREATED or o.origin != first.origin for o in outcomes):
+        return False
+    parents = [o.obj for o in outcomes if o.obj is not None]
+    return sync_embedded_created(parents, first.origin)
+
+
+def _follow(outcome: Outcome, *, embedded: bool = True) -> StripeModel | None:
+    """The embedded lists (unless done already) and links of a write; the row written, if
+    it was."""
     if outcome.obj is None or outcome.origin is None:
-        return
+        return None
     if outcome.result is Result.CONFIRMED:
         prune_embedded(outcome.obj, outcome.origin)
-        return
+        return None
     if not outcome.applied:
-        return
-    sync_embedded(outcome.obj, outcome.origin, prune=outcome.settled)
+        return None
+    if embedded:
+        sync_embedded(outcome.obj, outcome.origin, prune=outcome.settled)
     if isinstance(outcome.row, _LINKED):
         reconcile(outcome.row)
-    row = outcome.row
-    for hook in _HOOKS.get(type(row), ()) if row is not None else ():
-        hook(row)
+    return outcome.row
 
 
 def object_ref(value: object) -> str | None:

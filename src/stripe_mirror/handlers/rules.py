@@ -53,21 +53,35 @@ def _changed_at(discount: Discount) -> datetime:
 
 
 @after_write_of(Customer)
-def discount_events_after_snapshot(customer: Customer) -> None:
-    """Apply the discount events that are newer than the customer's snapshot just written
-    (they were delivered before it)."""
+def discount_events_after_snapshot(customers: list[Customer]) -> None:
+    """Apply the discount events that are newer than each customer's snapshot just written
+    (they were delivered before it): one query for all the customers of one scope."""
+    scopes: dict[tuple[str, bool], list[Customer]] = {}
+    for customer in customers:
+        if customer.event_created is not None:
+            scopes.setdefault((customer.account, customer.livemode), []).append(customer)
+    for (account, livemode), group in scopes.items():
+        since = min(c.event_created for c in group if c.event_created is not None)
+        discounts = Discount.objects.filter(
+            Q(deleted=False, event_created__gte=since) | Q(deleted=True, deleted_at__gte=since),
+            account=account,
+            livemode=livemode,
+            customer_id__in=[c.stripe_id for c in group],
+        )
+        by_customer: dict[str | None, list[Discount]] = {}
+        for discount in discounts:
+            by_customer.setdefault(discount.customer_id, []).append(discount)
+        for customer in group:
+            _apply_discounts(customer, by_customer.get(customer.stripe_id, []))
+
+
+def _apply_discounts(customer: Customer, discounts: list[Discount]) -> None:
     since = customer.event_created
-    if since is None:
-        return
-    discounts = Discount.objects.filter(
-        Q(deleted=False, event_created__gte=since) | Q(deleted=True, deleted_at__gte=since),
-        account=customer.account,
-        livemode=customer.livemode,
-        customer_id=customer.stripe_id,
-    )
+    assert since is not None
     value = customer.discount_id
     # In the order they happened (of one second: a removal after an addition).
-    for discount in sorted(discounts, key=lambda d: (_changed_at(d), d.deleted)):
+    newer = [d for d in discounts if _changed_at(d) >= since]
+    for discount in sorted(newer, key=lambda d: (_changed_at(d), d.deleted)):
         if not _customer_level(discount.data):
             continue
         if not discount.deleted:
@@ -108,15 +122,22 @@ def dispute(change: Change) -> None:
 
 
 @after_write_of(Charge)
-def charge_disputed(charge: Charge) -> None:
-    if charge.disputed:
-        return
-    disputes = Dispute.objects.filter(
-        account=charge.account, livemode=charge.livemode, charge_id=charge.stripe_id
-    )
-    if disputes.exists():
-        charge.disputed = True
-        Charge.objects.filter(pk=charge.pk).update(disputed=True)
+def charge_disputed(charges: list[Charge]) -> None:
+    """A charge whose dispute was mirrored before it is disputed: one query per scope."""
+    scopes: dict[tuple[str, bool], list[Charge]] = {}
+    for charge in charges:
+        if not charge.disputed:
+            scopes.setdefault((charge.account, charge.livemode), []).append(charge)
+    for (account, livemode), group in scopes.items():
+        disputed = set(
+            Dispute.objects.filter(
+                account=account, livemode=livemode, charge_id__in=[c.stripe_id for c in group]
+            ).values_list("charge_id", flat=True)
+        )
+        for charge in group:
+            if charge.stripe_id in disputed:
+                charge.disputed = True
+                Charge.objects.filter(pk=charge.pk).update(disputed=True)
 
 
 # --- account.application.* ---------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 from ..events import StripeEvent
 from ..sync import DELETABLE
 from . import rules as _rules  # registers the built-in rules
-from .base import apply_fetched, rules_for, sync_event
+from .base import after_writes, apply_fetched, rules_for, sync_event
 
 #: The name the mirror sync is recorded under in ``InboxEvent.completed_handlers``.
 NAME = "stripe_mirror.mirror"
@@ -47,5 +47,13 @@ class MirrorStep:
 
 STEP = MirrorStep()
 
-__all__ = ["NAME", "STEP", "apply_fetched", "deletes", "sync_event", "writes_snapshot"]
+__all__ = [
+    "NAME",
+    "STEP",
+    "after_writes",
+    "apply_fetched",
+    "deletes",
+    "sync_event",
+    "writes_snapshot",
+]
 del _rules

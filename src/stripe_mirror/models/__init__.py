@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .backfill import BackfillProgress
 from .base import StripeModel, StripeQuerySet
 from .catalog import Coupon, Plan, Price, Product, PromotionCode, TaxRate
 from .connect import Account, ApplicationFee, Payout, Transfer
@@ -63,6 +64,7 @@ __all__ = [
     "TYPED_MODELS",
     "Account",
     "ApplicationFee",
+    "BackfillProgress",
     "BalanceTransaction",
     "Charge",
     "CheckoutSession",

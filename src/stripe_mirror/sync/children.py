@@ -11,12 +11,12 @@ deleted draft invoice's lines).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..models import LineItem, Refund, StripeModel, SubscriptionItem
-from . import sql
+from . import bulk, sql
 from .origin import Origin
 from .upsert import upsert
 
@@ -51,6 +51,42 @@ def sync_embedded(parent: Mapping[str, Any], origin: Origin, *, prune: bool = Tr
             continue  # not rendered in this API version, or not expanded
         child_origin = replace(origin, previous=None)
         _sync_list(spec, str(parent["id"]), listing, child_origin, prune=prune)
+
+
+def sync_embedded_created(parents: Sequence[Mapping[str, Any]], origin: Origin) -> bool:
+    """``sync_embedded`` for parents of one type just created together with ``origin`` (a
+    backfill page's new rows): the children without a row are inserted at once, the others go
+    through ``upsert``; complete lists prune in one statement per list type. False (nothing
+    done) where the database cannot insert several rows at once: call ``sync_embedded``."""
+    specs = EMBEDDED.get(str(parents[0].get("object", ""))) if parents else None
+    child_origin = replace(origin, previous=None)
+    for spec in specs or ():
+        lists: list[tuple[str, Mapping[str, Any]]] = [
+            (str(p["id"]), v) for p in parents if _listed(v := p.get(spec.key))
+        ]
+        parent_of = {str(c["id"]): pid for pid, v in lists for c in v["data"] if _child(c)}
+        children = {str(c["id"]): c for _, v in lists for c in v["data"] if _child(c)}
+        column = (spec.parent_column, parent_of)
+        created = bulk.create_missing(
+            list(children.values()), child_origin, model=spec.model, parents=column
+        )
+        if created is None:
+            return False
+        for child_id, child in children.items():
+            if child_id not in created:
+                _sync_child(spec, parent_of[child_id], child, child_origin)
+        complete = [pid for pid, v in lists if v.get("has_more") is False]
+        if spec.prune and complete:
+            _prune_many(spec, complete, list(children), child_origin)
+    return True
+
+
+def _listed(listing: object) -> TypeGuard[Mapping[str, Any]]:
+    return isinstance(listing, Mapping) and isinstance(listing.get("data"), list)
+
+
+def _child(child: object) -> bool:
+    return isinstance(child, Mapping) and isinstance(child.get("id"), str)
 
 
 def prune_embedded(parent: Mapping[str, Any], origin: Origin) -> None:
@@ -91,17 +127,32 @@ def _sync_list(
 ) -> None:
     seen: list[str] = []
     for child in listing["data"]:
-        if not isinstance(child, Mapping) or not isinstance(child.get("id"), str):
+        if not _child(child):
             continue
         seen.append(child["id"])
-        outcome = upsert(child, origin, model=spec.model, authoritative=spec.authoritative)
-        row = outcome.row
-        if row is not None and getattr(row, spec.parent_column) is None:
-            # Older API versions do not name the parent inside the child.
-            setattr(row, spec.parent_column, parent_id)
-            sql.update(spec.model, row.pk, {spec.parent_column: parent_id})
+        _sync_child(spec, parent_id, child, origin)
     if prune and spec.prune and listing.get("has_more") is False:
         _prune(spec, parent_id, seen, origin)
+
+
+def _sync_child(spec: Embedded, parent_id: str, child: Mapping[str, Any], origin: Origin) -> None:
+    outcome = upsert(child, origin, model=spec.model, authoritative=spec.authoritative)
+    row = outcome.row
+    if row is not None and getattr(row, spec.parent_column) is None:
+        # Older API versions do not name the parent inside the child.
+        setattr(row, spec.parent_column, parent_id)
+        sql.update(spec.model, row.pk, {spec.parent_column: parent_id})
+
+
+def _prune_many(spec: Embedded, parent_ids: list[str], keep: list[str], origin: Origin) -> None:
+    """``_prune`` of several parents at once (a child belongs to one parent)."""
+    spec.model.objects.filter(
+        **{f"{spec.parent_column}__in": parent_ids},
+        account=origin.account,
+        livemode=origin.livemode,
+        deleted=False,
+        event_created__lte=origin.created,
+    ).exclude(stripe_id__in=keep).update(deleted=True, deleted_at=origin.created)
 
 
 def _prune(spec: Embedded, parent_id: str, keep: list[str], origin: Origin) -> None:

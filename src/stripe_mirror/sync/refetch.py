@@ -12,17 +12,15 @@ failure (network, 4xx, 5xx) leaves the guess: a Stripe outage never blocks the m
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-import orjson
+import stripe
 from django.db import DatabaseError, models, router, transaction
 
-from .. import conf
+from .. import api, conf
 from ..failures import describe
 from . import sources
 from .origin import REFETCHED, Origin
@@ -103,31 +101,27 @@ def _settle(obj: dict[str, Any], origin: Origin, alias: str, apply: sources.Appl
 
 
 def fetch(obj: Mapping[str, Any], origin: Origin) -> dict[str, Any] | None:
-    """The object's current state from the Stripe API, or None (no key, unknown type, error)."""
-    api_key = conf.api_key(origin.livemode)
+    """The object's current state from the Stripe API, or None (no key, unknown type, error).
+
+    Through the one SDK client of the event's mode and account (``api.client_for``: its key,
+    ``Stripe-Account``, retries and rate limit), in the event's API version when it has one
+    (else the pinned ``API_VERSION``, else the SDK's)."""
     path = RESOURCE_PATHS.get(str(obj.get("object", "")))
-    if not api_key or path is None:
+    if not conf.api_key(origin.livemode) or path is None:
         return None
-    url = f"{conf.api_base()}/v1/{path}/{quote(str(obj['id']), safe='')}"
-    request = urllib.request.Request(url, headers=_headers(api_key, origin))  # noqa: S310
+    options = {"stripe_version": origin.api_version} if origin.api_version else {}
+    url = f"/v1/{path}/{quote(str(obj['id']), safe='')}"
     try:
-        with urllib.request.urlopen(request, timeout=conf.api_timeout()) as response:  # noqa: S310
-            fetched = orjson.loads(response.read())
-    except (OSError, ValueError, urllib.error.URLError) as exc:
+        response = api.client_for(origin.livemode, origin.account).raw_request(
+            "get", url, **options
+        )
+    except stripe.StripeError as exc:  # its message names the object, never the key
         logger.warning("refetch of %s %s failed: %s", obj.get("object"), obj.get("id"), exc)
         return None
+    fetched = response.data
     if not isinstance(fetched, dict) or fetched.get("id") != obj.get("id"):
         logger.warning("refetch of %s returned something else; ignored", obj.get("id"))
         return None
     if fetched.get("deleted") is True:
         return None  # deleted since: its own *.deleted event will say so, with its state
     return fetched
-
-
-def _headers(api_key: str, origin: Origin) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "django-stripe-mirror"}
-    if origin.account:
-        headers["Stripe-Account"] = origin.account
-    if origin.api_version:
-        headers["Stripe-Version"] = origin.api_version
-    return headers

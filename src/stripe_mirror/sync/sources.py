@@ -6,7 +6,9 @@ the inbox's table nor the mirror's rules (no import of an earlier stage):
 - ``same_second``: the recorded snapshots of one object from one second, the candidates of a
   tie (the inbox's, stage 3: ``dispatch_sql.same_second_snapshots``);
 - ``apply_fetched``: writes a snapshot read from the Stripe API as the mirror writes an
-  event's (stage 4: the object, then its embedded lists, links and hooks).
+  event's (stage 4: the object, then its embedded lists, links and hooks);
+- ``after_writes``: what follows the writes of rows (stage 4: embedded lists, links, hooks),
+  for rows the sync wrote itself (a backfill page's new rows, ``bulk.py``).
 """
 
 from __future__ import annotations
@@ -38,21 +40,27 @@ class SameSecond(Protocol):
 
 
 ApplyFetched = Callable[[dict[str, Any], Origin], object]
+#: Takes a list of ``upsert.Outcome`` (not named here: ``upsert`` imports this module).
+AfterWrites = Callable[[list[Any]], object]
 
 
 @dataclass(slots=True)
 class _Plugged:
     same_second: SameSecond | None = None
     apply_fetched: ApplyFetched | None = None
+    after_writes: AfterWrites | None = None
 
 
 _plugged = _Plugged()
 
 
-def plug(*, same_second: SameSecond, apply_fetched: ApplyFetched) -> None:
+def plug(
+    *, same_second: SameSecond, apply_fetched: ApplyFetched, after_writes: AfterWrites
+) -> None:
     """Connect the sync to its sources (``apps.py``)."""
     _plugged.same_second = same_second
     _plugged.apply_fetched = apply_fetched
+    _plugged.after_writes = after_writes
 
 
 def same_second() -> SameSecond:
@@ -64,3 +72,7 @@ def same_second() -> SameSecond:
 
 def apply_fetched() -> ApplyFetched | None:
     return _plugged.apply_fetched
+
+
+def after_writes() -> AfterWrites | None:
+    return _plugged.after_writes

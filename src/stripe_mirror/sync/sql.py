@@ -16,7 +16,7 @@ from django.db import connections, models, router
 
 from ..db import prepare, save_fields, update
 
-__all__ = ["insert_new", "locked_row", "save_fields", "update"]
+__all__ = ["insert_many", "insert_new", "locked_row", "save_fields", "update"]
 
 M = TypeVar("M", bound=models.Model)
 
@@ -101,6 +101,49 @@ def insert_new(row: models.Model, *, using: str | None = None) -> bool | None:
     row._state.adding = False
     row._state.db = alias
     return True
+
+
+def insert_many(rows: list[M], *, using: str | None = None) -> list[M] | None:
+    """INSERT ``rows`` (of one model) in one statement, skipping those whose unique key
+    exists (``ON CONFLICT DO NOTHING``): the rows inserted, their ``pk`` set. None on
+    databases without that statement and ``RETURNING`` (MySQL, MariaDB)."""
+    if not rows:
+        return []
+    model = type(rows[0])
+    alias = using or router.db_for_write(model)
+    connection = connections[alias]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        return None
+    fields = _insert_fields(model)
+    params = [prepare(f, f.pre_save(row, True), connection) for row in rows for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_many_sql(model, alias, len(rows)), params)
+        returned = cursor.fetchall()
+    # Rows of one listing page: one account, mode and type, so their ids are their keys.
+    by_id = {getattr(row, "stripe_id", None): row for row in rows}
+    inserted = []
+    for pk, stripe_id in returned:
+        row = by_id[stripe_id]
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = alias
+        inserted.append(row)
+    return inserted
+
+
+@cache
+def _insert_many_sql(model: type[models.Model], alias: str, count: int) -> str:
+    quote = connections[alias].ops.quote_name
+    single = _insert_sql(model, alias)
+    head, _, _ = single.partition(" VALUES ")
+    values = "(" + ", ".join(["%s"] * len(_insert_fields(model))) + ")"
+    pk = model._meta.pk
+    assert pk is not None
+    assert pk.column is not None
+    returning = f"{quote(pk.column)}, {quote('stripe_id')}"
+    return (
+        f"{head} VALUES {', '.join([values] * count)} ON CONFLICT DO NOTHING RETURNING {returning}"
+    )
 
 
 @cache
