@@ -49,6 +49,7 @@ PLACES = {
     "models": "foundation",
     "migrations": "foundation",
     "failures": "foundation",
+    "logs": "foundation",
     # The Stripe API client (issue 11): the foundation of the API's future snapshots...
     "api": "foundation",
     # ...but configuring webhook endpoints in Stripe is a command's business.

@@ -30,6 +30,7 @@ from . import conf
 from .dispatch.batch import attempt_due
 from .dispatch.outcome import Decision, Outcome
 from .dispatch.run import attempt
+from .logs import event_extra
 from .models import InboxEvent
 
 #: Where Django's tasks framework comes from: Django >= 6 has it, Django 5.2 needs the backport.
@@ -119,11 +120,20 @@ def enqueue(pk: int) -> None:
             return
         result = configured.enqueue(pk)
     except Exception:
-        logger.exception("could not enqueue processing of inbox event %s; a worker will", pk)
+        logger.exception(
+            "could not enqueue processing of inbox event %s; a worker will",
+            pk,
+            extra=event_extra(inbox_id=pk),
+        )
         return
     if result.status == TaskResultStatus.FAILED:  # the immediate backend ran it and it raised
         detail = result.errors[-1].traceback if result.errors else "no traceback"
-        logger.error("processing of inbox event %s raised; it stays due:\n%s", pk, detail)
+        logger.error(
+            "processing of inbox event %s raised; it stays due:\n%s",
+            pk,
+            detail,
+            extra=event_extra(inbox_id=pk),
+        )
 
 
 def schedule_retry(pk: int, when: datetime) -> None:
@@ -139,7 +149,11 @@ def schedule_retry(pk: int, when: datetime) -> None:
                 backend=alias, queue_name=conf.task_queue(), run_after=_whole_second(when)
             ).enqueue(pk)
     except Exception:
-        logger.exception("could not schedule a retry of inbox event %s; a worker will", pk)
+        logger.exception(
+            "could not schedule a retry of inbox event %s; a worker will",
+            pk,
+            extra=event_extra(inbox_id=pk),
+        )
 
 
 def _whole_second(when: datetime) -> datetime:

@@ -21,6 +21,7 @@ from .. import conf, signals
 from .. import db as rowsql
 from ..events import StripeEvent
 from ..failures import describe
+from ..logs import event_extra
 from ..models import InboxEvent, Status
 from .sql import process as sql
 from .steps import first_step
@@ -84,7 +85,13 @@ def finish(
         row.processed_at = now
         outcome = Outcome.PROCESSED
     if notes:
-        logger.warning("%s (%s): %s", event.id, event.type, notes_text(notes))
+        logger.warning(
+            "%s (%s): %s",
+            event.id,
+            event.type,
+            notes_text(notes),
+            extra=event_extra(event, inbox_id=row.pk, attempt=row.attempts),
+        )
     if outcome is Outcome.PROCESSED and processed is not None and not notes:
         processed.append(row)
     else:
@@ -135,7 +142,8 @@ def _announce(
     row: InboxEvent, event: StripeEvent, outcome: Outcome, failures: list[Failure]
 ) -> None:
     if outcome is Outcome.PROCESSED:
-        logger.debug("processed %s (%s)", event.id, event.type)
+        extra = event_extra(event, inbox_id=row.pk, attempt=row.attempts)
+        logger.debug("processed %s (%s)", event.id, event.type, extra=extra)
         _send(signals.event_processed, event=event, inbox_event=row)
         return
     for failure in failures:
@@ -147,6 +155,9 @@ def _announce(
             row.attempts,
             "will retry" if outcome is Outcome.FAILED else "giving up (dead)",
             describe(failure.error),
+            extra=event_extra(
+                event, inbox_id=row.pk, attempt=row.attempts, handler=failure.handler
+            ),
         )
     _send(
         signals.event_failed,

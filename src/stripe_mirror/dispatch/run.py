@@ -23,6 +23,7 @@ from django.db import DatabaseError, router, transaction
 
 from ..events import StripeEvent, shared_event
 from ..failures import describe, format_traceback
+from ..logs import event_extra
 from ..models import InboxEvent
 from . import claim
 from .outcome import Decision, Failure, Outcome, carried_notes, finish, skipped
@@ -73,7 +74,11 @@ def attempt(pk: int, *, force: bool = False) -> Decision:
             if attempts is None:  # not even claimed: the database is away
                 raise
             if claim.lock_conflict(exc) and tries < _CONFLICT_RETRIES:
-                logger.info("processing %s lost a lock conflict; running it again", pk)
+                logger.info(
+                    "processing %s lost a lock conflict; running it again",
+                    pk,
+                    extra=event_extra(inbox_id=pk),
+                )
                 continue
             return fail_apart(pk, attempts, alias, _commit_failure(pk, exc), force=force)
     raise AssertionError("unreachable")
@@ -166,7 +171,12 @@ def _run_handlers(event: StripeEvent, alias: str, completed: list[str]) -> list[
 
 
 def _commit_failure(pk: int, error: DatabaseError) -> Failure:
-    logger.warning("processing %s could not be committed: %s", pk, describe(error))
+    logger.warning(
+        "processing %s could not be committed: %s",
+        pk,
+        describe(error),
+        extra=event_extra(inbox_id=pk),
+    )
     return Failure(_COMMIT, error, format_traceback(error))
 
 

@@ -29,6 +29,7 @@ from ..errors import (
     WebhookRejected,
 )
 from ..events import Envelope
+from ..logs import event_extra
 from ..verification import envelope, signature
 from . import outage
 
@@ -131,7 +132,8 @@ class WebhookView(View):
             sender=type(self), recorded=recorded, envelope=parsed, endpoint=endpoint
         ):
             if isinstance(result, Exception):
-                logger.error("event_recorded receiver %r raised %r", receiver, result)
+                extra = event_extra(parsed, inbox_id=recorded.pk)
+                logger.error("event_recorded receiver %r raised %r", receiver, result, extra=extra)
         if recorded.needs_processing:
             tasks.enqueue(recorded.pk)
 
