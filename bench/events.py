@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from stripe_mirror.signature import sign
 from stripe_mirror.testing import DEFAULT_API_VERSION
+from stripe_mirror.verification.signature import sign
 
 _FIXTURES = Path(__file__).with_name("stripe_objects.json")
 _ALPHABET = string.ascii_letters + string.digits

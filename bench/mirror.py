@@ -151,7 +151,7 @@ def prepare(opts: argparse.Namespace) -> Stream:
     import django
 
     django.setup()
-    from stripe_mirror import envelope
+    from stripe_mirror.verification import envelope
     from tests.streams import build_world
 
     world = build_world(opts.seed, opts.scenarios, strict=True, livemode=0.0)
@@ -181,7 +181,7 @@ def record(stream: Stream, rate: float = 0.0) -> float:
     possible or paced at ``rate`` events/s; returns the seconds it took."""
     from django.db import connections
 
-    from stripe_mirror import inbox
+    from stripe_mirror.dispatch import inbox
 
     started = time.monotonic()
     for n, (parsed, body, copies) in enumerate(stream.deliveries):

@@ -27,8 +27,10 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from stripe_mirror import envelope, inbox  # noqa: E402
+from stripe_mirror.dispatch import inbox  # noqa: E402
+from stripe_mirror.dispatch.sql import record as record_sql  # noqa: E402
 from stripe_mirror.testing import build_event, encode  # noqa: E402
+from stripe_mirror.verification import envelope  # noqa: E402
 
 Items = list[tuple[envelope.Envelope, bytes]]
 
@@ -48,8 +50,8 @@ def in_a_transaction(items: Items) -> None:
             for name, field in inbox._preparation()
         ]
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(inbox._PG_TIMEOUTS, ["5000", "5000"])
-            cursor.execute(inbox._upsert_sql("postgresql"), params)
+            cursor.execute(record_sql._PG_TIMEOUTS, ["5000", "5000"])
+            cursor.execute(record_sql._upsert_sql("postgresql"), params)
 
 
 def recorded(items: Items, timeout: Any) -> None:

@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
-from stripe_mirror import envelope, inbox
+from stripe_mirror.dispatch import inbox
 from stripe_mirror.testing import build_event, encode, post_event
+from stripe_mirror.verification import envelope
 from tests import live, release
 
 # The Stripe API servers for tests: localstripe (a separate process) and our own fake.

@@ -13,12 +13,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from stripe_mirror import inbox
 from stripe_mirror.admin import InboxEventAdmin
-from stripe_mirror.envelope import parse
+from stripe_mirror.dispatch import inbox
+from stripe_mirror.dispatch.registry import registry
 from stripe_mirror.models import InboxEvent, Status
-from stripe_mirror.registry import registry
 from stripe_mirror.testing import build_event, encode, post_event
+from stripe_mirror.verification.envelope import parse
 from tests.testapp.models import HandlerCall
 
 CHANGELIST = reverse("admin:stripe_mirror_inboxevent_changelist")

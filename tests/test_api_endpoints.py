@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from stripe_mirror.api import endpoints
 from stripe_mirror.api.event_types import EVENT_OBJECTS
-from stripe_mirror.registry import Registry
+from stripe_mirror.dispatch.registry import Registry
 from tests.stripe_api.fake import TEST_KEY, FakeStripe
 
 EVENT_TYPES = Path(__file__).parent / "data" / "event_types.json"

@@ -243,7 +243,8 @@ def test_the_test_database_passes_the_database_check():
 def test_every_check_id_is_documented() -> None:
     root = Path(__file__).resolve().parent.parent
     package = root / "src" / "stripe_mirror"
-    source = (package / "checks.py").read_text() + (package / "ops" / "checks.py").read_text()
+    files = [*sorted((package / "checks").glob("*.py")), package / "ops" / "checks.py"]
+    source = "".join(path.read_text() for path in files)
     table = (root / "docs" / "settings.md").read_text().partition("## System checks")[2]
     emitted = set(re.findall(r"\b([EW]\d{3})\b", source))
     documented = set(re.findall(r"`stripe_mirror\.([EW]\d{3})`", table))

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from stripe_mirror.inbox import Recorded
+from stripe_mirror.dispatch.inbox import Recorded
 from stripe_mirror.models import InboxEvent, Status
 from stripe_mirror.testing import build_event, event_id
 from tests import live

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, transaction
 
-from stripe_mirror.inbox import Recorded
+from stripe_mirror.dispatch.inbox import Recorded
 from stripe_mirror.models import InboxEvent, Status
 from tests import live
 from tests.testapp.models import HandlerCall

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stripe_mirror import errors
-from stripe_mirror.envelope import Envelope, EventKind, parse
+from stripe_mirror.events import Envelope, EventKind
 from stripe_mirror.testing import build_event, build_thin_event
+from stripe_mirror.verification.envelope import parse
 
 
 def body(value: Any) -> bytes:

@@ -12,11 +12,11 @@ from django.db import connection
 from django.utils import timezone
 
 from stripe_mirror import StripeEvent
+from stripe_mirror.dispatch import Outcome, process, process_due
+from stripe_mirror.dispatch.inbox import Recorded
+from stripe_mirror.dispatch.registry import registry
 from stripe_mirror.failures import describe, format_traceback
-from stripe_mirror.inbox import Recorded
 from stripe_mirror.models import InboxEvent, Status
-from stripe_mirror.processing import Outcome, process, process_due
-from stripe_mirror.registry import registry
 from stripe_mirror.testing import build_event
 
 SECRET = "sk_live_51SecretLookingValue0000"

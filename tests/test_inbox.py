@@ -12,7 +12,7 @@ import pytest
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from stripe_mirror.inbox import Recorded
+from stripe_mirror.dispatch.inbox import Recorded
 from stripe_mirror.models import InboxEvent, Status
 from stripe_mirror.testing import build_event, encode, event_id
 from tests import live

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from stripe_mirror import envelope, inbox
+from stripe_mirror.dispatch import inbox
 from stripe_mirror.models import InboxEvent, Status
 from stripe_mirror.testing import build_event
+from stripe_mirror.verification import envelope
 
 
 def _record(event, endpoint="default"):

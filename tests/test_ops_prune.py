@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from stripe_mirror.dispatch import Outcome, process
 from stripe_mirror.models import InboxEvent, Status
 from stripe_mirror.ops import prune
-from stripe_mirror.processing import Outcome, process
 from stripe_mirror.testing import build_event, build_thin_event
 from tests import live
 from tests.testapp.models import HandlerCall

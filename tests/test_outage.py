@@ -13,7 +13,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.test import Client
 
-from stripe_mirror import outage
+from stripe_mirror.endpoint import outage
 from stripe_mirror.models import InboxEvent
 from stripe_mirror.testing import build_event, post_event
 from tests import live

@@ -20,11 +20,12 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from stripe_mirror import StripeEvent, conf, mirror, signals
-from stripe_mirror.inbox import Recorded
+from stripe_mirror import StripeEvent, conf, signals
+from stripe_mirror.dispatch import Outcome, due_count, process, process_due
+from stripe_mirror.dispatch.inbox import Recorded
+from stripe_mirror.dispatch.registry import registry
+from stripe_mirror.handlers import step as mirror
 from stripe_mirror.models import InboxEvent, Status
-from stripe_mirror.processing import Outcome, due_count, process, process_due
-from stripe_mirror.registry import registry
 from stripe_mirror.testing import build_event
 from tests import live
 from tests.testapp.models import HandlerCall

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from stripe_mirror import registry as registry_module
+from stripe_mirror.dispatch import registry as registry_module
+from stripe_mirror.dispatch.registry import Registry, handler_name
 from stripe_mirror.events import StripeEvent
-from stripe_mirror.registry import Registry, handler_name
 
 
 def first(event: StripeEvent) -> None: ...

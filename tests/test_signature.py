@@ -19,8 +19,9 @@ import stripe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stripe_mirror import errors, signature
-from stripe_mirror.signature import MAX_HEADER_LENGTH, parse_header, sign, verify
+from stripe_mirror import errors
+from stripe_mirror.verification import signature
+from stripe_mirror.verification.signature import MAX_HEADER_LENGTH, parse_header, sign, verify
 
 SECRET = "whsec_test_primary"
 OLD, NEW = "whsec_connect_old", "whsec_connect_new"
@@ -330,7 +331,7 @@ def test_pure_without_django_settings() -> None:
     """signature and envelope run with no Django settings and no database layer loaded."""
     code = (
         "import sys, time\n"
-        "from stripe_mirror import envelope, signature\n"
+        "from stripe_mirror.verification import envelope, signature\n"
         'body = b\'{"id":"evt_1","object":"event","type":"x","created":1,'
         '"livemode":false,"data":{"object":{}}}\'\n'
         "signature.verify(body, signature.sign(body, 'whsec_x'), ['whsec_x'])\n"

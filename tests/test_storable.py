@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from stripe_mirror import mirror
-from stripe_mirror.inbox import Recorded
+from stripe_mirror.dispatch import Outcome, process, process_due
+from stripe_mirror.dispatch.inbox import Recorded
+from stripe_mirror.handlers import step as mirror
 from stripe_mirror.models import Customer, InboxEvent, Status, StripeObject
-from stripe_mirror.processing import Outcome, process, process_due
 from stripe_mirror.sync.storable import (
     MAX_DEPTH,
     NUL_REPLACED,

@@ -46,7 +46,7 @@ def test_event_is_processed_before_the_answer(post: Post) -> None:
 
 @pytest.mark.django_db
 def test_without_a_task_backend_the_worker_processes_the_inbox(post: Post, settings: Any) -> None:
-    from stripe_mirror.processing import Outcome, process_due
+    from stripe_mirror.dispatch import Outcome, process_due
 
     settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "TASK_BACKEND": None}
     events = [build_event("customer.updated"), build_event("test.fail")]

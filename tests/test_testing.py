@@ -9,7 +9,6 @@ import pytest
 import stripe
 from django.test import Client
 
-from stripe_mirror import envelope, signature
 from stripe_mirror.models import InboxEvent
 from stripe_mirror.testing import (
     build_event,
@@ -20,6 +19,7 @@ from stripe_mirror.testing import (
     sign,
     signed_headers,
 )
+from stripe_mirror.verification import envelope, signature
 
 
 def test_build_event_defaults() -> None:

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .dispatch.registry import on
 from .events import EventData, StripeEvent
-from .registry import on
 
 if TYPE_CHECKING:
     import stripe

@@ -25,11 +25,13 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from . import conf, mirror
+from . import conf
+from .dispatch import Outcome
+from .dispatch.registry import registry
+from .handlers import step as mirror
 from .models import InboxEvent, Status
 from .ops.admin_status import StatusPageMixin
-from .processing import Outcome, process
-from .registry import registry
+from .tasks import process
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[InboxEvent]
@@ -284,5 +286,5 @@ class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
         return TemplateResponse(request, "stripe_mirror/admin/reprocess_confirmation.html", context)
 
 
-# The mirrored models' pages live in their own module.
+# The mirrored models' pages and the reconcile runs live in their own modules.
 from . import admin_reconcile, mirror_admin  # noqa: E402,F401

@@ -8,16 +8,22 @@ class StripeMirrorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf, dispatch_sql, mirror, ops
+        from . import checks, conf, ops
+        from .dispatch import steps
+        from .dispatch.sql import ties
+        from .handlers import step as mirror
         from .sync import sources
 
         del checks  # imported for its @register side effect
         ops.ready()  # operations checks; metrics receivers when prometheus-client is installed
+        # The dispatcher runs the mirror first, without knowing it (stage 3 imports nothing
+        # of stages 4 and 5).
+        steps.plug(mirror.STEP)
         # The sync's sources of other snapshots: the inbox (same-second ties) and the mirror's
         # write of a state read from the API. Plugged in here, so that neither stage imports
         # the other.
         sources.plug(
-            same_second=dispatch_sql.same_second_snapshots,
+            same_second=ties.same_second_snapshots,
             apply_fetched=mirror.apply_fetched,
             after_writes=mirror.after_writes,
         )

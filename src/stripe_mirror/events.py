@@ -1,7 +1,10 @@
-"""The event object handlers receive: typed, immutable, built from the recorded body."""
+"""The event as the stages pass it on: ``Envelope``, what the endpoint parsed (stage 2 hands it
+to the inbox, stage 3), and ``StripeEvent``, what handlers receive, built from the recorded
+body. Typed and immutable."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,6 +12,27 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
+
+
+class EventKind(enum.StrEnum):
+    SNAPSHOT = "snapshot"  # v1 event: data.object carries the object
+    THIN = "thin"  # v2 event notification: related_object names it
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The checked fields of an event, plus the parsed payload (not to be mutated)."""
+
+    kind: EventKind
+    id: str
+    type: str
+    created: datetime
+    livemode: bool
+    account: str | None
+    api_version: str | None
+    object_id: str | None
+    object_type: str | None
+    payload: Mapping[str, Any]
 
 
 def freeze(value: Any) -> Any:
@@ -148,3 +172,10 @@ class StripeEvent:
             payload=frozen,
             endpoint=endpoint,
         )
+
+
+def shared_event(payload: dict[str, Any], *, endpoint: str = "") -> StripeEvent:
+    """The event as a read-only view over ``payload``, a parsed v1 event that the caller
+    keeps and shares but never changes (the dispatcher gives the same parse to the mirror,
+    which only reads it): nothing is copied."""
+    return StripeEvent._own(payload, endpoint)

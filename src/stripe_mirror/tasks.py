@@ -1,4 +1,4 @@
-"""Stage 3b: hand recorded events to Django's tasks framework.
+"""Stage 3: the hand-off: recorded events, and retries, to Django's tasks framework.
 
 ``django.tasks`` on Django 6, the ``django-tasks`` backport on Django 5.2. With the default
 ``ImmediateBackend`` an event is processed right after it is recorded, inside the request;
@@ -7,19 +7,31 @@ backend's workers; with ``TASK_BACKEND: None`` nothing is enqueued and
 ``manage.py stripe_mirror_worker`` processes the inbox in batches (the fastest way to mirror a
 high volume). Either way the inbox row is the source of truth: if an enqueue is lost, the
 worker command still finds the event due and processes it.
+
+The dispatcher (``dispatch/``) returns its retry decisions as values; this module is where
+they are handed to a queue backend that can defer tasks (``schedule_retries``). It stays at
+this path, outside ``dispatch/``, because queue backends store the task's path,
+``stripe_mirror.tasks.process_event``, with each task they hold.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib.util import find_spec
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import router, transaction
 
 from . import conf
+from .dispatch.batch import attempt_due
+from .dispatch.outcome import Decision, Outcome
+from .dispatch.run import attempt
+from .logs import event_extra
+from .models import InboxEvent
 
 #: Where Django's tasks framework comes from: Django >= 6 has it, Django 5.2 needs the backport.
 FRAMEWORK = (
@@ -51,9 +63,35 @@ logger = logging.getLogger("stripe_mirror.tasks")
 @task()
 def process_event(pk: int) -> str:
     """Process one recorded inbox event (by primary key); returns the outcome's name."""
-    from .processing import process
-
     return process(pk).value
+
+
+def process(pk: int, *, force: bool = False) -> Outcome:
+    """``dispatch.process``, with a failed attempt's retry handed to the queue backend."""
+    decision = attempt(pk, force=force)
+    schedule_retries([decision])
+    return decision.outcome
+
+
+def process_due(limit: int = 50, *, related: int | None = None) -> list[tuple[str, Outcome]]:
+    """``dispatch.process_due``, with the failed events' retries handed to the queue backend."""
+    decisions = attempt_due(limit, related=related)
+    schedule_retries(decisions)
+    return [(d.stripe_id, d.outcome) for d in decisions]
+
+
+def schedule_retries(decisions: Iterable[Decision]) -> None:
+    """Schedule each decided retry once the outcome that decided it is committed (at once
+    outside a transaction)."""
+    retries = [(d.pk, d.retry_at) for d in decisions if d.retry_at is not None]
+    if not retries:
+        return
+
+    def schedule() -> None:
+        for pk, when in retries:
+            schedule_retry(pk, when)
+
+    transaction.on_commit(schedule, using=router.db_for_write(InboxEvent))
 
 
 def _configured_task() -> Any:
@@ -82,11 +120,20 @@ def enqueue(pk: int) -> None:
             return
         result = configured.enqueue(pk)
     except Exception:
-        logger.exception("could not enqueue processing of inbox event %s; a worker will", pk)
+        logger.exception(
+            "could not enqueue processing of inbox event %s; a worker will",
+            pk,
+            extra=event_extra(inbox_id=pk),
+        )
         return
     if result.status == TaskResultStatus.FAILED:  # the immediate backend ran it and it raised
         detail = result.errors[-1].traceback if result.errors else "no traceback"
-        logger.error("processing of inbox event %s raised; it stays due:\n%s", pk, detail)
+        logger.error(
+            "processing of inbox event %s raised; it stays due:\n%s",
+            pk,
+            detail,
+            extra=event_extra(inbox_id=pk),
+        )
 
 
 def schedule_retry(pk: int, when: datetime) -> None:
@@ -102,7 +149,11 @@ def schedule_retry(pk: int, when: datetime) -> None:
                 backend=alias, queue_name=conf.task_queue(), run_after=_whole_second(when)
             ).enqueue(pk)
     except Exception:
-        logger.exception("could not schedule a retry of inbox event %s; a worker will", pk)
+        logger.exception(
+            "could not schedule a retry of inbox event %s; a worker will",
+            pk,
+            extra=event_extra(inbox_id=pk),
+        )
 
 
 def _whole_second(when: datetime) -> datetime:

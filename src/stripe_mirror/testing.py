@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from .signature import sign
+from .verification.signature import sign
 
 __all__ = [
     "build_event",

@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 import stripe
 
 from .. import conf
+from ..dispatch.registry import registry
 from ..models import TYPED_MODELS
-from ..registry import registry
 from .event_types import EVENT_OBJECTS
 
 

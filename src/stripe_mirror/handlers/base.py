@@ -100,10 +100,11 @@ def sync_event(
     """Apply one event to the mirror (the processor runs this before any user handler).
 
     ``payload``: the event as plain parsed JSON, when the caller has it (the processor parses
-    the recorded body for this): it saves copying the read-only event back into dicts. It
-    must be the same event, and is not kept. ``tied``: the event stands for other snapshots
-    of its object from the same second, whose own sync does not run (a worker batch): the
-    object gets the newest of them by the tie rules.
+    the recorded body once, for this and for the handlers' read-only event): it saves copying
+    the event back into dicts. It must be the same event; it is not kept, and never changed
+    (rules and hooks included), since the handlers' event is a view of it. ``tied``: the
+    event stands for other snapshots of its object from the same second, whose own sync does
+    not run (a worker batch): the object gets the newest of them by the tie rules.
 
     Returns what the mirror had to change to store the object (``sync/storable.py``): notes
     the processor records on the event; empty when it is mirrored as it is."""

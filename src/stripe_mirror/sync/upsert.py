@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from django.db import IntegrityError, transaction
 
+from ..logs import origin_extra
 from ..models import TYPED_MODELS, StripeModel, StripeObject
 from . import refetch, sources, sql
 from .fields import extract
@@ -248,12 +249,12 @@ def _break_tie(
     # locks): until then, the guess, which deletes nothing.
     if verdict.ambiguous and not refetch.settle_later(obj, origin, model_for(obj.get("object"))):
         logger.warning(
-            "ambiguous order of %d same-second events about %s %s; keeping %s "
-            "(configure STRIPE_MIRROR['API_KEY'] to settle such ties by a refetch)",
+            "ambiguous order of %d same-second events about %s %s; keeping %s (no API_KEY)",
             len(candidates),
             obj.get("object"),
             obj.get("id"),
             verdict.newest.event_id,
+            extra=origin_extra(origin),
         )
     winner = verdict.newest
     settled = not verdict.ambiguous

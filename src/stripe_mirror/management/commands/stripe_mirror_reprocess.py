@@ -13,8 +13,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from stripe_mirror.dispatch import Outcome
 from stripe_mirror.models import InboxEvent, Status
-from stripe_mirror.processing import Outcome, process
+from stripe_mirror.tasks import process
 
 
 class Command(BaseCommand):

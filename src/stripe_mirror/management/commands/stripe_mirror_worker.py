@@ -18,7 +18,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
-from stripe_mirror.processing import Outcome, due_count, process_due
+from stripe_mirror.dispatch import Outcome, due_count
+from stripe_mirror.tasks import process_due
 
 #: Seconds between progress lines of a long-running worker.
 _REPORT_EVERY = 10

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import conf
+from .. import conf
 
 logger = logging.getLogger("stripe_mirror.webhook")
 

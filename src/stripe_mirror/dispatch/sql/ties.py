@@ -1,10 +1,6 @@
-"""Stage 3: inbox statements that other stages reach through a plugged-in callable.
-
-``same_second_snapshots`` answers the sync's question "which other recorded snapshots of this
-object are from the same second?" (``sync/sources.py``, plugged in by ``apps.py``), so that
-the sync does not read the inbox's table. Phase B of issue 10 moves it to ``dispatch/sql.py``
-with the inbox's other statements.
-"""
+"""The sync's question to the inbox: "which other recorded snapshots of this object are from
+the same second?" (``sync/sources.py``, plugged in by ``apps.py``, so that the sync does not
+read the inbox's table)."""
 
 from __future__ import annotations
 
@@ -14,7 +10,8 @@ from typing import Any
 
 from django.db import connections, router
 
-from .models import InboxEvent
+from ...models import InboxEvent
+from . import columns
 
 
 def same_second_snapshots(
@@ -47,7 +44,7 @@ def same_second_snapshots(
 @cache
 def _tied_sql(alias: str) -> str:
     quote = connections[alias].ops.quote_name
-    c = {name: quote(_column(name)) for name in _TIE_COLUMNS}
+    c = columns(alias, _TIE_COLUMNS)
     return (
         f"SELECT {c['stripe_id']}, {c['type']}, {c['body']} "  # noqa: S608
         f"FROM {quote(InboxEvent._meta.db_table)} WHERE {c['object_id']} = %s AND "
@@ -60,9 +57,3 @@ _TIE_COLUMNS = (
     *("stripe_id", "type", "body", "object_id", "object_type"),
     *("account", "livemode", "created", "kind"),
 )
-
-
-def _column(name: str) -> str:
-    column = getattr(InboxEvent._meta.get_field(name), "column", None)
-    assert isinstance(column, str)
-    return column

@@ -1,7 +1,4 @@
-"""System checks: misconfiguration is reported at start-up, not at the first webhook.
-
-Ids are stable; docs/settings.md lists each one with its fix.
-"""
+"""System checks of the settings (``STRIPE_MIRROR``, ``TASKS``) and of the tasks framework."""
 
 from __future__ import annotations
 
@@ -12,14 +9,14 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.db import connections, router
+from django.core.checks import CheckMessage, Warning, register
 
-from . import conf
+from .. import conf
+from .api import check_api
+from .messages import error as _error
 
 #: Letters, digits, '-' and '_', at most InboxEvent.endpoint's 100 characters.
 _ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
-_HINT_DOCS = "See docs/settings.md."
 
 
 @register()
@@ -47,7 +44,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     messages += _check_numbers(value, "STRIPE_MIRROR")
     messages += _check_durations(value)
     messages += _check_jitter(value)
-    messages += _check_api(value)
+    messages += check_api(value)
     messages += _check_endpoints(value.get("ENDPOINTS"))
     messages += _check_task_backend()
     return messages
@@ -191,46 +188,6 @@ def _check_jitter(values: Mapping[str, Any]) -> list[CheckMessage]:
     ]
 
 
-def _check_api(values: Mapping[str, Any]) -> list[CheckMessage]:
-    """The API settings: positive numbers, a version string and well-formed keys."""
-    messages: list[CheckMessage] = []
-    for key in ("API_TIMEOUT", "API_RATE_LIMIT"):  # seconds / requests per second
-        value = values.get(key, 1)
-        if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
-            messages.append(
-                _error("E009", f"STRIPE_MIRROR['{key}'] must be a number > 0, not {value!r}.")
-            )
-    if not isinstance(values.get("API_VERSION", ""), str):
-        messages.append(_error("E009", "STRIPE_MIRROR['API_VERSION'] must be a string."))
-    return messages + _check_api_key(values.get("API_KEY", ""))
-
-
-def _check_api_key(value: object) -> list[CheckMessage]:
-    """A secret (``sk_``) or restricted (``rk_``) key, or one per mode; never echoed whole."""
-    hint = "Use a secret key (sk_...) or a restricted key (rk_...) from the Dashboard."
-    slots = value.items() if isinstance(value, Mapping) else [("", value)]
-    messages: list[CheckMessage] = []
-    for mode, key in slots:
-        where = "STRIPE_MIRROR['API_KEY']" + (f"[{mode!r}]" if mode else "")
-        if mode and mode not in ("live", "test"):
-            messages.append(_error("E021", f"{where}: the modes are 'live' and 'test'.", hint))
-        elif not isinstance(key, str):
-            messages.append(
-                _error("E020", f"{where} must be a string, not {conf.redacted(key)}.", hint)
-            )
-        elif key and (key != key.strip() or key[:3] not in ("sk_", "rk_")):
-            messages.append(
-                _error("E020", f"{where} is not an API secret key: {conf.redacted(key)}.", hint)
-            )
-        elif mode and key and conf.key_mode(key) not in (None, mode):
-            messages.append(
-                _error(
-                    "E021", f"{where} is a {conf.key_mode(key)} key: {conf.redacted(key)}.", hint
-                )
-            )
-    return messages
-
-
 def _check_task_backend() -> list[CheckMessage]:
     backend = conf.task_backend()
     if backend is None:  # record only: stripe_mirror_worker processes the inbox
@@ -275,59 +232,3 @@ def check_tasks_framework(
             )
         ]
     return []
-
-
-@register(Tags.database)
-def check_database(
-    app_configs: Iterable[Any] | None = None, databases: Iterable[str] | None = None, **kwargs: Any
-) -> list[CheckMessage]:
-    """The inbox needs INSERT ... RETURNING and SKIP LOCKED (run by ``migrate`` and
-    ``check --database``: it connects)."""
-    from .models import InboxEvent
-
-    messages: list[CheckMessage] = []
-    for alias in databases or ():
-        if not router.allow_migrate_model(alias, InboxEvent):
-            continue
-        connection = connections[alias]
-        problem = unsupported_database(
-            connection.vendor,
-            _server_version(connection),
-            is_mariadb=bool(getattr(connection, "mysql_is_mariadb", False)),
-        )
-        if problem:
-            messages.append(
-                _error(
-                    "E012",
-                    f"Database {alias!r}: {problem}",
-                    "Supported: PostgreSQL, MariaDB >= 10.6, SQLite >= 3.35.",
-                )
-            )
-    return messages
-
-
-def unsupported_database(vendor: str, version: tuple[int, ...], *, is_mariadb: bool) -> str | None:
-    """Why this database cannot hold the inbox, or None when it can."""
-    if vendor == "postgresql":
-        return None
-    if vendor == "sqlite":
-        return None if version >= (3, 35) else "SQLite older than 3.35 has no RETURNING."
-    if vendor == "mysql":
-        if not is_mariadb:
-            return "MySQL has no INSERT ... RETURNING; use MariaDB or PostgreSQL."
-        return None if version >= (10, 6) else "MariaDB older than 10.6 has no SKIP LOCKED."
-    return f"the {vendor!r} backend is not supported."
-
-
-def _server_version(connection: Any) -> tuple[int, ...]:
-    if connection.vendor == "sqlite":
-        import sqlite3
-
-        return tuple(sqlite3.sqlite_version_info)
-    if connection.vendor == "mysql":
-        return tuple(connection.mysql_version)
-    return ()
-
-
-def _error(code: str, message: str, hint: str = _HINT_DOCS) -> Error:
-    return Error(message, hint=hint, id=f"stripe_mirror.{code}")

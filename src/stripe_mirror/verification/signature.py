@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import (
+from ..errors import (
     MalformedSignatureHeader,
     MissingSignatureHeader,
     NoV1Signature,

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from types import FunctionType
 from typing import TypeVar
 
-from .events import StripeEvent
-from .patterns import matches as _match
-from .patterns import validate_pattern
+from ..events import StripeEvent
+from ..patterns import matches as _match
+from ..patterns import validate_pattern
 
 Handler = Callable[[StripeEvent], object]
 H = TypeVar("H", bound=Handler)

@@ -10,16 +10,15 @@ Two kinds of notification reach a webhook endpoint:
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from .errors import InvalidEnvelope, InvalidJson, NotAnObject, NotUtf8
+from ..errors import InvalidEnvelope, InvalidJson, NotAnObject, NotUtf8
+from ..events import Envelope, EventKind
 
 # Limits match the inbox columns (models/inbox.py): a value that the database would refuse
 # must be refused here, with a 400 naming it, not fail the insert with a 503 that Stripe
@@ -33,27 +32,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Stripe ids and API versions: visible ASCII, no spaces (a space or a NUL would compare
 #: equal to a shorter id under MariaDB's PAD SPACE collations, or be refused by PostgreSQL).
 _TOKEN = re.compile(r"[!-~]+")
-
-
-class EventKind(enum.StrEnum):
-    SNAPSHOT = "snapshot"  # v1 event: data.object carries the object
-    THIN = "thin"  # v2 event notification: related_object names it
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """The checked fields of an event, plus the parsed payload (not to be mutated)."""
-
-    kind: EventKind
-    id: str
-    type: str
-    created: datetime
-    livemode: bool
-    account: str | None
-    api_version: str | None
-    object_id: str | None
-    object_type: str | None
-    payload: Mapping[str, Any]
 
 
 def parse(body: bytes) -> Envelope:

@@ -1,30 +1,17 @@
-"""Stage 3a: record a verified event in the durable inbox, deduplicating by event id.
-
-One statement does the whole job on every supported database: insert the event, or, when
-its id is already there (a redelivery, possibly concurrent), count the delivery and put a
-failed or dead event back to pending so that it is processed again. The statement returns
-the row's state after the write, which tells the caller whether this delivery was the
-first (``delivery_count == 1``; exactly one concurrent delivery can see that) and whether
-the event still needs processing.
-"""
+"""The inbox's recording statement: insert an event or count its redelivery, and return the
+row's state after the write; bounded by RECORD_TIMEOUT (docs/operations.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from typing import Any
 
-from django.db import connections, router, transaction
-from django.db.models import BooleanField, CharField, Field, IntegerField, TextField
-from django.utils import timezone
+from django.db import connections, transaction
 
-from . import conf
-from .envelope import Envelope, EventKind
-from .models import InboxEvent, Status
+from ...models import InboxEvent, Status
 
-#: Columns written by the insert from parameters, in order.
-_COLUMNS = (
+#: Columns written by the insert from parameters, in order (``record``'s ``params``).
+RECORD_COLUMNS = (
     "stripe_id",
     "kind",
     "type",
@@ -49,48 +36,15 @@ _CONSTANTS = {
     "last_error": "''",
     "completed_handlers": "'[]'",
 }
-#: Field types whose values reach the database unchanged by the field's preparation.
-_AS_IS = (CharField, TextField, BooleanField, IntegerField)
 #: A redelivery of an event in one of these states makes it due again.
 _REVIVED = (Status.FAILED.value, Status.DEAD.value)
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """The inbox row's state right after this delivery was recorded."""
-
-    pk: int
-    stripe_id: str
-    status: str
-    delivery_count: int
-
-    @property
-    def first_delivery(self) -> bool:
-        return self.delivery_count == 1
-
-    @property
-    def needs_processing(self) -> bool:
-        return self.status == Status.PENDING
-
-
-def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
-    """Insert the event or count a redelivery. Outside a transaction (the webhook view runs
-    it in autocommit, even under ATOMIC_REQUESTS) the row is committed before this returns.
-
-    ``body`` must be the exact bytes that were verified (already checked to be UTF-8).
-    Raises django.db.DatabaseError when the database cannot take the write, or not within
-    RECORD_TIMEOUT (the bound applies to a record made outside a transaction, as the view's:
-    inside the caller's transaction, timeouts are the caller's).
-    """
-    alias = router.db_for_write(InboxEvent)
+def record(alias: str, params: list[Any], timeout: float | None) -> tuple[int, str, int]:
+    """Insert the event (``params``: the prepared values of ``RECORD_COLUMNS``) or count a
+    redelivery; returns the row's (id, status, delivery count) after the write. ``timeout``
+    (RECORD_TIMEOUT) bounds a record made outside a transaction."""
     connection = connections[alias]
-    now = timezone.now()
-    values = _row_values(envelope, endpoint, body.decode("utf-8"), now)
-    params = [
-        values[name] if field is None else field.get_db_prep_save(values[name], connection)
-        for name, field in _preparation()
-    ]
-    timeout = conf.record_timeout()
     if timeout is None or connection.in_atomic_block:
         row = _upsert(connection, _upsert_sql(connection.vendor), params)
     elif connection.vendor == "postgresql":
@@ -100,7 +54,7 @@ def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
     else:  # SQLite: the connection's busy timeout (OPTIONS "timeout") bounds the wait
         row = _upsert(connection, _upsert_sql(connection.vendor), params)
     pk, status, delivery_count = row
-    return Recorded(pk=pk, stripe_id=envelope.id, status=status, delivery_count=delivery_count)
+    return pk, status, delivery_count
 
 
 def _upsert(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
@@ -127,40 +81,6 @@ def _bounded_pg_upsert(
     with transaction.atomic(using=alias), connection.cursor() as cursor:
         cursor.execute(_PG_TIMEOUTS, [str(milliseconds), str(milliseconds)])
         return _upsert(connection, _upsert_sql("postgresql"), params)
-
-
-def _row_values(envelope: Envelope, endpoint: str, text: str, now: datetime) -> dict[str, Any]:
-    thin = envelope.kind is EventKind.THIN
-    return {
-        "stripe_id": envelope.id,
-        "kind": envelope.kind.value,
-        "type": envelope.type,
-        "api_version": envelope.api_version or "",
-        "created": envelope.created,
-        "livemode": envelope.livemode,
-        "account": envelope.account or "",
-        "endpoint": endpoint,
-        "object_id": envelope.object_id or "",
-        "object_type": envelope.object_type or "",
-        "body": text,
-        "received_at": now,
-        "last_received_at": now,
-        "status": Status.SKIPPED.value if thin else Status.PENDING.value,
-        "next_attempt_at": None if thin else now,
-    }
-
-
-@cache
-def _preparation() -> tuple[tuple[str, Field[Any, Any] | None], ...]:
-    """Each column with the field whose ``get_db_prep_save`` its value needs (datetimes,
-    JSON), or None for text, integers and booleans, which every driver takes as they are:
-    preparing those costs a microsecond a column on each webhook and changes nothing."""
-    columns = []
-    for name in _COLUMNS:
-        field = InboxEvent._meta.get_field(name)
-        assert isinstance(field, Field)
-        columns.append((name, None if isinstance(field, _AS_IS) else field))
-    return tuple(columns)
 
 
 #: RECORD_TIMEOUT on PostgreSQL: how long the record may wait for a lock, and run, in
@@ -196,8 +116,8 @@ def _upsert_sql(vendor: str) -> str:
 
 def _standard_upsert(table: str) -> str:
     """INSERT ... ON CONFLICT DO UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35)."""
-    cols = ", ".join(f'"{c}"' for c in (*_COLUMNS, *_CONSTANTS))
-    marks = ", ".join(["%s"] * len(_COLUMNS) + list(_CONSTANTS.values()))
+    cols = ", ".join(f'"{c}"' for c in (*RECORD_COLUMNS, *_CONSTANTS))
+    marks = ", ".join(["%s"] * len(RECORD_COLUMNS) + list(_CONSTANTS.values()))
     revived = ", ".join(f"'{s}'" for s in _REVIVED)
     old = f'"{table}"'
     return (
@@ -219,8 +139,8 @@ def _mysql_upsert(table: str) -> str:
     MySQL evaluates the assignments left to right, each seeing the previous ones, so
     ``next_attempt_at`` is set while ``status`` still holds the old value.
     """
-    cols = ", ".join(f"`{c}`" for c in (*_COLUMNS, *_CONSTANTS))
-    marks = ", ".join(["%s"] * len(_COLUMNS) + list(_CONSTANTS.values()))
+    cols = ", ".join(f"`{c}`" for c in (*RECORD_COLUMNS, *_CONSTANTS))
+    marks = ", ".join(["%s"] * len(RECORD_COLUMNS) + list(_CONSTANTS.values()))
     revived = ", ".join(f"'{s}'" for s in _REVIVED)
     return (
         f"INSERT INTO `{table}` ({cols}) VALUES ({marks}) "  # noqa: S608 - constants only

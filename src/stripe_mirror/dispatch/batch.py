@@ -1,0 +1,172 @@
+"""Stage 3: run a worker's batch of due events in one transaction.
+
+The batch is grouped by the object its events are about, in the one order every transaction
+locks such rows in (``db.lock_order``), so that concurrent workers do not deadlock. Only user
+handlers have savepoints there: when an event's first step fails, or the batch loses a
+deadlock or cannot commit, the batch is rolled back and its events are processed one
+transaction each (``run.attempt``; a lost deadlock is run again at once, and not counted as
+a failed attempt).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, router, transaction
+
+from ..db import lock_order
+from ..failures import describe
+from ..models import InboxEvent
+from . import claim
+from .outcome import Decision, Outcome, save_processed
+from .run import FirstStepFailed, Parsed, attempt, parse, run, run_first_step
+from .steps import first_step
+
+logger = logging.getLogger("stripe_mirror.processing")
+
+
+def process_due(limit: int = 50, *, related: int | None = None) -> list[tuple[str, Outcome]]:
+    """``attempt_due``'s outcomes by event id. A retry is left to the events'
+    ``next_attempt_at``: ``tasks.process_due`` also schedules it."""
+    return [(d.stripe_id, d.outcome) for d in attempt_due(limit, related=related)]
+
+
+def attempt_due(limit: int = 50, *, related: int | None = None) -> list[Decision]:
+    """Process up to ``limit`` due events in one transaction, the longest due first, and up to
+    ``related`` (default: ``limit``) more due events about the same objects (``claim_due``).
+
+    The events of a batch have no savepoint each (only their user handlers do): when one
+    event's first step fails, or the batch loses a deadlock or cannot commit, the whole
+    batch is rolled back and its events are processed again one transaction each, so that
+    one bad event cannot hold back the others.
+    """
+    alias = router.db_for_write(InboxEvent)
+    claimed: list[InboxEvent] = []
+    try:
+        with transaction.atomic(using=alias):
+            claimed = claim.claim_due(alias, limit, limit if related is None else related)
+            processed: list[InboxEvent] = []
+            decisions = _run_batch(claimed, alias, processed)
+            save_processed(processed, alias)
+    except (DatabaseError, FirstStepFailed) as exc:
+        if not claimed:
+            raise
+        level = logging.INFO if _expected(exc) else logging.WARNING
+        logger.log(
+            level,
+            "batch of %d events rolled back (%s); retrying one by one",
+            len(claimed),
+            describe(exc),
+            # A database error's traceback would show its message (the data): not logged.
+            exc_info=level == logging.WARNING and not isinstance(exc, DatabaseError),
+        )
+        return [_named(attempt(row.pk), row) for row in claimed]
+    return [decisions[row.pk] for row in claimed]
+
+
+def _named(decision: Decision, row: InboxEvent) -> Decision:
+    """A skipped attempt knows only the event's pk: give it the id the batch claimed."""
+    if decision.stripe_id:
+        return decision
+    return Decision(decision.pk, row.stripe_id, decision.outcome, decision.retry_at)
+
+
+def _expected(error: Exception) -> bool:
+    """A first step's failure (recorded on its event) or a lost deadlock: no warning."""
+    return isinstance(error, FirstStepFailed) or claim.lock_conflict(error)
+
+
+def _lock_order(rows: list[InboxEvent]) -> list[InboxEvent]:
+    """A batch's events grouped by the object they are about, the groups in one global order
+    (each group oldest first). Workers whose batches touch the same objects then lock their
+    rows in the same order: they may wait for each other, but do not deadlock (a deadlock
+    costs both a second before the database notices it)."""
+    return lock_order(
+        rows, lambda r: (r.object_type, r.object_id), then=lambda r: (r.created, r.pk)
+    )
+
+
+def _run_batch(
+    claimed: list[InboxEvent], alias: str, processed: list[InboxEvent]
+) -> dict[int, Decision]:
+    """Run a batch's events, grouped by object (``_lock_order``). In a group that holds
+    superseded events (``_superseded``), the first steps of the others run first: the
+    superseded events' handlers then see the mirror at least as new as their event."""
+    decisions: dict[int, Decision] = {}
+    skipped = 0
+    for group in _groups(_lock_order(claimed)):
+        void, tied = _superseded(group)
+        early: dict[int, tuple[tuple[str, ...], Parsed | None]] = {}
+        if void:
+            skipped += len(void)
+            for row in group:
+                if row.pk not in void:
+                    early[row.pk] = _first_step_early(row, tied=row.pk == tied)
+        for row in group:
+            notes, parsed = early.get(row.pk, ((), None))
+            decisions[row.pk] = run(
+                row, alias, processed, mirrored=bool(void), notes=notes, parsed=parsed
+            )
+    logger.debug("batch of %d events: %d superseded snapshots not written", len(claimed), skipped)
+    return decisions
+
+
+def _object_key(row: InboxEvent) -> tuple[str, str, str, bool]:
+    return (row.object_type, row.object_id, row.account, row.livemode)
+
+
+def _groups(rows: list[InboxEvent]) -> list[list[InboxEvent]]:
+    """Consecutive rows about one object (rows without an object id are alone)."""
+    groups: list[list[InboxEvent]] = []
+    for row in rows:
+        if groups and row.object_id and _object_key(groups[-1][-1]) == _object_key(row):
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
+
+
+def _superseded(group: list[InboxEvent]) -> tuple[set[int], int | None]:
+    """The events of one object's group whose first step is void, and the event (if any)
+    whose first step stands for the void ones of its second.
+
+    Void: snapshots older than another event of the group that writes the object's snapshot
+    or tombstone. Run after that newer event, such a snapshot would be skipped by the
+    ordering guard (a row never goes back in time), and the mirror's end state does not
+    depend on the order events are applied in: skipping it is the same as Stripe delivering
+    it last. Of several snapshots of the newest second, one is written (``tied``): its
+    first step gives the row the newest of all the second's recorded snapshots by the
+    guard's tie rules, which is what writing them one after the other ends in. This saves
+    most of the mirror's work when a worker catches up with a backlog, where one object's
+    events (an invoice's created, finalized, paid, ...) share a batch. A deletion is never
+    skipped (it is final whatever its time), nor an event with a rule of its own."""
+    if len(group) < 2:
+        return set(), None
+    step = first_step()
+    plain = [
+        row
+        for row in group
+        if row.kind == "snapshot"
+        and step.writes_snapshot(row.type)
+        and step.name not in row.completed_handlers
+    ]
+    if not plain:
+        return set(), None
+    newest = max(row.created for row in plain)
+    snapshots = [row for row in plain if not step.deletes(row.type, row.object_type)]
+    void = {row.pk for row in snapshots if row.created < newest}
+    last_second = [row for row in snapshots if row.created == newest]
+    if len(last_second) < 2:
+        return void, None
+    stands_for = last_second[-1]
+    void.update(row.pk for row in last_second if row is not stands_for)
+    return void, stands_for.pk
+
+
+def _first_step_early(row: InboxEvent, *, tied: bool) -> tuple[tuple[str, ...], Parsed | None]:
+    """Run the first step of ``row`` ahead of its group (``run`` then counts it done);
+    returns its notes and the parse, which ``run`` reuses."""
+    if first_step().name in row.completed_handlers:
+        return (), None
+    parsed = parse(row)
+    return run_first_step(parsed, tied=tied), parsed

@@ -1,0 +1,89 @@
+"""Stage 3: claim inbox events for processing, and the queries about what is due.
+
+A claim is a row lock on the event's inbox row (``SELECT ... FOR UPDATE SKIP LOCKED``; on
+SQLite the database write lock), held by the transaction processing it: a concurrent
+delivery or worker skips the event instead of processing it twice, and a worker that dies
+releases it with its connection, leaving the event pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from ..models import DUE_STATUSES, InboxEvent, Status
+from .sql import process as sql
+
+#: Lock conflicts: PostgreSQL deadlock_detected and serialization_failure; MySQL/MariaDB
+#: ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT.
+_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+_CONFLICT_MYSQL_CODES = frozenset({1213, 1205})
+
+
+def lock_conflict(error: BaseException) -> bool:
+    """A deadlock or serialization failure: the database chose this transaction to give way
+    to another one. Nothing is wrong with the event: it is run again, not counted as failed."""
+    cause = error.__cause__ or error
+    if getattr(cause, "sqlstate", None) in _CONFLICT_SQLSTATES:  # PostgreSQL (psycopg)
+        return True
+    args: tuple[Any, ...] = getattr(cause, "args", ())
+    return bool(args) and args[0] in _CONFLICT_MYSQL_CODES
+
+
+def _locking(alias: str) -> QuerySet[InboxEvent]:
+    queryset = InboxEvent.objects.using(alias)
+    if connections[alias].features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True)
+    sql.take_write_lock(alias)
+    return queryset
+
+
+def _due(queryset: QuerySet[InboxEvent]) -> QuerySet[InboxEvent]:
+    return queryset.filter(status__in=DUE_STATUSES, next_attempt_at__lte=timezone.now())
+
+
+def claim_one(alias: str, pk: int, *, force: bool) -> InboxEvent | None:
+    """The event ``pk``, locked, if it is due (``force``: whatever its status but skipped)."""
+    queryset = _locking(alias).filter(pk=pk)
+    if force:
+        return queryset.exclude(status=Status.SKIPPED).exclude(body="").first()  # "": pruned
+    return _due(queryset).first()
+
+
+def claim_again(alias: str, pk: int, attempts: int) -> InboxEvent | None:
+    """The event ``pk``, locked, if no attempt was counted since it was claimed with
+    ``attempts`` (then another processor has run it since, and its outcome stands)."""
+    return _locking(alias).filter(pk=pk, attempts=attempts).exclude(status=Status.SKIPPED).first()
+
+
+def claim_due(alias: str, limit: int, related: int) -> list[InboxEvent]:
+    """Up to ``limit`` due events, the longest due first, plus up to ``related`` other due
+    events about the same objects that no other processor holds.
+
+    Taking an object's due events together lets the batch write only its newest snapshot
+    (``batch._superseded``), and keeps concurrent workers from queueing on the same rows: in
+    a backlog, one object's events are spread over what several workers claim at once."""
+    due = _due(_locking(alias))
+    claimed: list[InboxEvent] = list(due.order_by("next_attempt_at", "id")[:limit])
+    objects = sorted({row.object_id for row in claimed if row.object_id})
+    if not objects or len(claimed) < limit or related <= 0:
+        return claimed  # everything due is claimed already (or held by others)
+    more = due.filter(object_id__in=objects).exclude(pk__in=[row.pk for row in claimed])
+    return claimed + list(more.order_by("next_attempt_at", "id")[:related])
+
+
+def due_count() -> int:
+    return _due(InboxEvent.objects.all()).count()
+
+
+def reset(stripe_ids: Iterable[str]) -> int:
+    """Make the given events due now (for a manual reprocess); returns how many exist."""
+    return (
+        InboxEvent.objects.filter(stripe_id__in=list(stripe_ids))
+        .exclude(status=Status.SKIPPED)
+        .update(status=Status.PENDING, next_attempt_at=timezone.now(), completed_handlers=[])
+    )

@@ -1,0 +1,50 @@
+"""The first step of every event, plugged in: the dispatcher runs it before the ``@on``
+handlers without knowing what it is. ``apps.py`` plugs the mirror in at ``ready()``
+(``handlers/step.py``), so that stage 3 imports nothing of stages 4 and 5.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ..events import StripeEvent
+
+
+class FirstStep(Protocol):
+    """What the dispatcher needs of the step that runs first, in the event's transaction."""
+
+    #: Its name in ``InboxEvent.completed_handlers`` (and in ``last_error``).
+    name: str
+
+    def run(self, event: StripeEvent, payload: dict[str, Any], *, tied: bool) -> tuple[str, ...]:
+        """Apply the event. ``payload`` is the event as parsed JSON, shared with the read-only
+        ``event`` (not to be changed). ``tied``: the event stands for other snapshots of its
+        object from its second, whose own step does not run. Returns notes to record."""
+        ...
+
+    def writes_snapshot(self, event_type: str) -> bool:
+        """Whether the step only writes the object's newest snapshot for this type: then a
+        batch may skip it for a snapshot that a newer one of the batch supersedes."""
+        ...
+
+    def deletes(self, event_type: str, object_type: str) -> bool:
+        """Whether the event's step is final whatever its time (never skipped)."""
+        ...
+
+
+_plugged: list[FirstStep] = []
+
+
+def plug(step: FirstStep) -> None:
+    """Make ``step`` the first step of every event (``AppConfig.ready()``)."""
+    _plugged[:] = [step]
+
+
+def first_step() -> FirstStep:
+    if not _plugged:
+        raise ImproperlyConfigured(
+            "no first step is plugged into the dispatcher: is 'stripe_mirror' in INSTALLED_APPS?"
+        )
+    return _plugged[0]
