@@ -276,3 +276,39 @@ def test_a_repaired_deleted_invoice_takes_its_lines_and_cut_lists_are_not_drift(
     assert Invoice.objects.get().deleted
     assert LineItem.objects.filter(invoice_id=invoice, deleted=False).count() == 0
     assert reconcile_command("--types", "invoice")[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhooks_racing_the_check_are_not_drift(api: FakeStripe, post: Any) -> None:
+    """While reconcile pages through 300 customers (slowly, in a thread), newer events about
+    some of them arrive: exactly the stale rows that no event touched are reported."""
+    import threading
+
+    from django.db import connections
+
+    ids = customers(api, 300)
+    backfill("--types", "customer")
+    stale = set(ids[::5])
+    for stripe_id in stale:
+        api.update(stripe_id, email="api@example.com")
+    api.latency = 0.5  # 3 pages: the check lasts well over the posts below
+    found: list[Tally] = []
+
+    def check_then_close() -> None:
+        try:
+            found.append(reconcile(client_for(False), Check("customer")))
+        finally:
+            connections.close_all()  # this thread's connection
+
+    thread = threading.Thread(target=check_then_close)
+    thread.start()
+    touched = set(ids[::25])
+    for stripe_id in touched:
+        state = {**api.get(stripe_id), "email": "event@example.com"}
+        post(build_event("customer.updated", state, created=int(time.time()) + 30))
+    assert thread.is_alive()  # every event arrived during the check
+    thread.join(120)
+    (tally,) = found
+    assert {f.stripe_id for f in tally.findings} == stale - touched
+    assert {f.kind for f in tally.findings} == {"stale"}
+    assert tally.compared == 300
