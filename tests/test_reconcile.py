@@ -65,6 +65,7 @@ def test_a_mirror_that_is_right_is_clean(api: FakeStripe) -> None:
     assert run.finished_at is not None
     assert run.counts["platform/customer"]["compared"] == 120
     assert "120 compared: clean" in output
+    assert "platform (test) customer: 120 compared" in output  # the plain progress line
     # Every row was listed: nothing was retrieved by id.
     assert [r.path for r in api.requests("/v1/customers")] == ["/v1/customers"] * 2
 
@@ -312,3 +313,14 @@ def test_webhooks_racing_the_check_are_not_drift(api: FakeStripe, post: Any) -> 
     assert {f.stripe_id for f in tally.findings} == stale - touched
     assert {f.kind for f in tally.findings} == {"stale"}
     assert tally.compared == 300
+
+
+def test_a_progress_bar_on_a_terminal() -> None:
+    from stripe_mirror.management.reconcile_display import Display
+
+    out = StringIO()
+    display = Display(out, Check("customer", account="acct_1"), bars=True)
+    display(Tally(compared=40))
+    display.close(Tally(compared=75))
+    assert "acct_1 (test) customer" in out.getvalue()
+    assert "75obj" in out.getvalue().replace(" ", "")
