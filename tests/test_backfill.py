@@ -229,7 +229,7 @@ def test_no_handler_runs_and_the_signal_tells(
 
 
 def test_every_typed_listable_type_has_a_model_or_is_generic() -> None:
-    from stripe_mirror.management.commands.stripe_mirror_backfill import DEFAULT_TYPES
+    from stripe_mirror.management.selection import DEFAULT_TYPES
     from stripe_mirror.sync.refetch import RESOURCE_PATHS
 
     assert set(DEFAULT_TYPES) <= set(RESOURCE_PATHS)

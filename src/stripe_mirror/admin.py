@@ -286,5 +286,5 @@ class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
         return TemplateResponse(request, "stripe_mirror/admin/reprocess_confirmation.html", context)
 
 
-# The mirrored models' pages live in their own module.
-from . import mirror_admin  # noqa: E402,F401
+# The mirrored models' pages and the reconcile runs live in their own modules.
+from . import admin_reconcile, mirror_admin  # noqa: E402,F401

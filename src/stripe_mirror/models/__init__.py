@@ -19,6 +19,7 @@ from .payments import (
     Refund,
     SetupIntent,
 )
+from .reconcile import DRIFT_KINDS, ReconcileRun
 from .subscriptions import Subscription, SubscriptionItem, SubscriptionSchedule
 
 #: Every typed mirror model, keyed by the Stripe ``object`` value it mirrors.
@@ -60,6 +61,7 @@ TYPED_MODELS: dict[str, type[StripeModel]] = {
 }
 
 __all__ = [
+    "DRIFT_KINDS",
     "DUE_STATUSES",
     "TYPED_MODELS",
     "Account",
@@ -87,6 +89,7 @@ __all__ = [
     "Product",
     "PromotionCode",
     "Quote",
+    "ReconcileRun",
     "Refund",
     "SetupIntent",
     "Status",

@@ -19,16 +19,12 @@ from typing import Any, TextIO
 
 import stripe
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_date, parse_datetime
 
 from stripe_mirror.api import ApiNotConfigured, client_for
-from stripe_mirror.api.listing import LISTABLE, connected_accounts
+from stripe_mirror.management import selection
 from stripe_mirror.management.backfill_display import Display, summary, where
-from stripe_mirror.models import TYPED_MODELS, BackfillProgress
+from stripe_mirror.models import BackfillProgress
 from stripe_mirror.sync.backfill import Listing, backfill
-
-#: What is listed without ``--types``: every typed model that has a list endpoint.
-DEFAULT_TYPES = tuple(t for t in LISTABLE if t in TYPED_MODELS)
 
 
 class Command(BaseCommand):
@@ -38,14 +34,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--types",
             default="",
-            help="comma-separated object types (default: every typed model with a list "
-            f"endpoint); any of: {', '.join(sorted(LISTABLE))}",
+            help=selection.TYPES_HELP,
         )
         parser.add_argument(
             "--accounts",
             default="",
-            help="'all' (the platform and every connected account) or comma-separated "
-            "connected account ids (default: the platform only)",
+            help=selection.ACCOUNTS_HELP,
         )
         parser.add_argument("--created-since", default="", help="a date or ISO date-time")
         parser.add_argument("--live", action="store_true", help="live mode (default: test)")
@@ -53,11 +47,11 @@ class Command(BaseCommand):
         parser.add_argument("--plain", action="store_true", help="plain lines, no progress bars")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        types = _types(options["types"])
-        since = _since(options["created_since"])
+        types = selection.types(options["types"])
+        since = selection.moment(options["created_since"], "--created-since")
         livemode = bool(options["live"])
         try:
-            accounts = self.accounts(options["accounts"], livemode)
+            accounts = selection.accounts(options["accounts"], livemode)
         except ApiNotConfigured as exc:
             raise CommandError(str(exc)) from exc
         label = f"backfill:{datetime.now(UTC):%Y%m%dT%H%M%S}"
@@ -84,13 +78,6 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{failed} listing(s) failed (see above); run again to resume")
 
-    def accounts(self, selection: str, livemode: bool) -> list[str]:
-        if selection == "all":
-            return ["", *connected_accounts(client_for(livemode))]
-        chosen = [a.strip() for a in selection.split(",") if a.strip()]
-        client_for(livemode)  # fails early when no key is configured for the mode
-        return chosen or [""]
-
     def run(self, job: Listing, *, restart: bool, label: str, bars: bool) -> str:
         """Backfill one listing; returns what this run did to it, for the summary."""
         display = Display(self.stream, bars=bars)
@@ -113,27 +100,3 @@ class Command(BaseCommand):
 
 def _key(job: Listing) -> dict[str, Any]:
     return {"livemode": job.livemode, "account": job.account, "object_type": job.object_type}
-
-
-def _types(value: str) -> tuple[str, ...]:
-    if not value:
-        return DEFAULT_TYPES
-    chosen = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
-    unknown = [t for t in chosen if t not in LISTABLE]
-    if unknown:
-        raise CommandError(
-            f"no list endpoint known for {', '.join(unknown)}; known: {', '.join(sorted(LISTABLE))}"
-        )
-    return chosen
-
-
-def _since(value: str) -> datetime | None:
-    if not value:
-        return None
-    moment = parse_datetime(value)
-    if moment is None:
-        day = parse_date(value)
-        if day is None:
-            raise CommandError(f"--created-since: not a date or date-time: {value!r}")
-        moment = datetime(day.year, day.month, day.day)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
