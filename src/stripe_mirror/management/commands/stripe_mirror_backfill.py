@@ -19,11 +19,11 @@ from typing import Any, TextIO
 
 import stripe
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_date, parse_datetime
 
 from stripe_mirror.api import ApiNotConfigured, client_for
-from stripe_mirror.api.listing import LISTABLE, connected_accounts
+from stripe_mirror.api.listing import LISTABLE
 from stripe_mirror.management.backfill_display import Display, summary, where
+from stripe_mirror.management.options import accounts, moment
 from stripe_mirror.models import TYPED_MODELS, BackfillProgress
 from stripe_mirror.sync.backfill import Listing, backfill
 
@@ -54,10 +54,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         types = _types(options["types"])
-        since = _since(options["created_since"])
+        since = moment(options["created_since"], "--created-since")
         livemode = bool(options["live"])
         try:
-            accounts = self.accounts(options["accounts"], livemode)
+            chosen = accounts(options["accounts"], livemode)
         except ApiNotConfigured as exc:
             raise CommandError(str(exc)) from exc
         label = f"backfill:{datetime.now(UTC):%Y%m%dT%H%M%S}"
@@ -68,7 +68,7 @@ class Command(BaseCommand):
         done: list[tuple[BackfillProgress, str]] = []
         failed = 0
         try:
-            for account in accounts:
+            for account in chosen:
                 for object_type in types:
                     if object_type == "account" and account:
                         continue  # connected accounts are listed by the platform only
@@ -83,13 +83,6 @@ class Command(BaseCommand):
         self.stdout.write(summary(done))
         if failed:
             raise CommandError(f"{failed} listing(s) failed (see above); run again to resume")
-
-    def accounts(self, selection: str, livemode: bool) -> list[str]:
-        if selection == "all":
-            return ["", *connected_accounts(client_for(livemode))]
-        chosen = [a.strip() for a in selection.split(",") if a.strip()]
-        client_for(livemode)  # fails early when no key is configured for the mode
-        return chosen or [""]
 
     def run(self, job: Listing, *, restart: bool, label: str, bars: bool) -> str:
         """Backfill one listing; returns what this run did to it, for the summary."""
@@ -125,15 +118,3 @@ def _types(value: str) -> tuple[str, ...]:
             f"no list endpoint known for {', '.join(unknown)}; known: {', '.join(sorted(LISTABLE))}"
         )
     return chosen
-
-
-def _since(value: str) -> datetime | None:
-    if not value:
-        return None
-    moment = parse_datetime(value)
-    if moment is None:
-        day = parse_date(value)
-        if day is None:
-            raise CommandError(f"--created-since: not a date or date-time: {value!r}")
-        moment = datetime(day.year, day.month, day.day)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
