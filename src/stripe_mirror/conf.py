@@ -39,6 +39,7 @@ DEFAULTS: Mapping[str, Any] = {
     "RETENTION_BODY_DAYS": 30,
     "RETENTION_ROW_DAYS": 90,
     "HEALTH_MAX_LAG": None,
+    "CATCHUP_MARGIN": 3600,
 }
 
 #: Keys of one entry of ``ENDPOINTS``.
@@ -180,6 +181,11 @@ def record_timeout() -> float | None:
     """Seconds the recording of a webhook may wait on the database; None: unbounded."""
     value = get("RECORD_TIMEOUT")
     return float(value) if value else None
+
+
+def catchup_margin() -> float:
+    """Seconds before the newest recorded event that catch-up lists again (docs/operations.md)."""
+    return float(get("CATCHUP_MARGIN"))
 
 
 def outage_log_interval() -> float:

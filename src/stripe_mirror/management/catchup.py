@@ -1,0 +1,134 @@
+"""Catch-up: record the events that webhooks did not bring, read from Stripe's Events API.
+
+For one mode and account: list ``/v1/events`` from a start (``--since``, or the newest event
+the inbox holds for that mode and account minus ``CATCHUP_MARGIN``, or the whole retention
+window), keep those whose id the inbox does not hold, and deliver each one, oldest first by
+Stripe's ``created``, exactly as the webhook endpoint would: ``inbox.record`` with the
+event's JSON as the body, under the reserved endpoint name ``ENDPOINT`` (the inbox has no
+column for an event's source: the endpoint name is it), ``event_recorded``, then processing
+through the normal dispatch (``tasks.process``) before the next event is recorded.
+
+Safe next to webhooks, workers and other catch-ups: the inbox deduplicates by event id (a
+webhook that brings the same event afterwards is a duplicate, and one that came first makes
+catch-up's record a duplicate), and an event is processed under its row's claim, so its
+handlers run once whichever path brought it first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import stripe
+from django.db.models import Max
+
+from .. import signals, tasks
+from ..api.events import RETENTION, event_pages
+from ..dispatch import inbox
+from ..dispatch.outcome import Outcome
+from ..errors import WebhookRejected
+from ..logs import event_extra
+from ..models import InboxEvent
+from ..verification import envelope
+
+logger = logging.getLogger("stripe_mirror.catchup")
+
+#: The endpoint name events recorded by catch-up carry in the inbox: their source. The
+#: parentheses keep it apart from any endpoint a URL can name (``ENDPOINTS`` keys are URL
+#: path segments, and the admin and the status command show it as it is).
+ENDPOINT = "(events-api)"
+
+
+@dataclass
+class Run:
+    """One catch-up of one mode and account: its window, and what it found."""
+
+    livemode: bool
+    account: str
+    #: The first second listed, and when the listing started (the window's end).
+    start: datetime
+    end: datetime
+    #: The start asked for (``--since`` or the inbox's cursor) when Stripe's retention cut
+    #: it: the events between ``asked`` and ``start`` can no longer be listed.
+    asked: datetime | None = None
+    listed: int = 0
+    recorded: int = 0
+    #: Listed events the inbox already held, or that a webhook brought meanwhile.
+    present: int = 0
+    #: Listed events that are not events (the inbox refuses them as a webhook would).
+    unreadable: int = 0
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+
+    @property
+    def where(self) -> str:
+        return f"{self.account or 'platform'} ({'live' if self.livemode else 'test'})"
+
+
+def window(
+    livemode: bool, account: str, since: datetime | None, margin: timedelta, now: datetime
+) -> Run:
+    """The run's window: from ``since``, or from the newest event recorded for this mode and
+    account minus ``margin`` (events are not listed strictly in the order they arrive, and a
+    webhook may still be in flight: what the margin lists again is found present, at the
+    cost of one query a page), or, with nothing recorded, the whole retention window;
+    bounded by Stripe's retention."""
+    if since is None:
+        rows = InboxEvent.objects.filter(livemode=livemode, account=account)
+        newest = rows.aggregate(newest=Max("created"))["newest"]
+        since = now - RETENTION if newest is None else newest - margin
+    oldest = now - RETENTION
+    cut = since if since < oldest else None
+    return Run(livemode, account, start=max(since, oldest), end=now, asked=cut)
+
+
+def catch_up(client: stripe.StripeClient, run: Run, report: Callable[[Run], None]) -> Run:
+    """List the run's window, then deliver every event the inbox does not hold, oldest first;
+    ``report`` is called after each page and each event."""
+    missing: list[dict[str, Any]] = []
+    for page in event_pages(client, int(run.start.timestamp())):
+        ids = [str(event.get("id")) for event in page]
+        held = set(InboxEvent.objects.filter(stripe_id__in=ids).values_list("stripe_id", flat=True))
+        run.listed += len(page)
+        run.present += len(held)
+        missing.extend(event for event in page if str(event.get("id")) not in held)
+        report(run)
+    # Stripe lists newest first: reversed, then a stable sort by ``created`` keeps its order
+    # among the events of one second.
+    missing.reverse()
+    missing.sort(key=lambda event: int(event.get("created") or 0))
+    for event in missing:
+        deliver(event, run)
+        report(run)
+    return run
+
+
+def deliver(event: dict[str, Any], run: Run) -> None:
+    """Record one listed event as a webhook delivery of it would be, and process it."""
+    if run.account and not event.get("account"):
+        # A Connect webhook names its account; a listing through Stripe-Account may not.
+        event = {**event, "account": run.account}
+    body = orjson.dumps(event)
+    try:
+        parsed = envelope.parse(body)
+    except WebhookRejected as exc:
+        run.unreadable += 1
+        logger.warning("catch-up: event %s not recorded: %s", event.get("id"), exc.detail)
+        return
+    recorded = inbox.record(parsed, ENDPOINT, body)
+    if recorded.first_delivery:
+        run.recorded += 1
+    else:
+        run.present += 1
+    for receiver, result in signals.event_recorded.send_robust(
+        sender=Run, recorded=recorded, envelope=parsed, endpoint=ENDPOINT
+    ):
+        if isinstance(result, Exception):
+            extra = event_extra(parsed, inbox_id=recorded.pk)
+            logger.error("event_recorded receiver %r raised %r", receiver, result, extra=extra)
+    if recorded.needs_processing:
+        run.outcomes[tasks.process(recorded.pk)] += 1
