@@ -11,7 +11,12 @@ from stripe_mirror.verification import envelope
 from tests import live, release
 
 # The Stripe API servers for tests: localstripe (a separate process) and our own fake.
-from tests.stripe_api.fixtures import fake_stripe, localstripe, localstripe_server  # noqa: F401
+from tests.stripe_api.fixtures import (  # noqa: F401
+    fake_api,
+    fake_stripe,
+    localstripe,
+    localstripe_server,
+)
 
 SECRET = "whsec_test_primary"
 

@@ -29,22 +29,15 @@ from stripe_mirror.models import (
 )
 from stripe_mirror.sync.backfill import Listing, backfill
 from stripe_mirror.testing import build_event
-from tests.stripe_api.fake import EMBEDDED_LIMIT, TEST_KEY, FakeStripe
+from tests.stripe_api.fake import EMBEDDED_LIMIT, FakeStripe
 from tests.testapp.models import HandlerCall
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api(settings: Any, fake_stripe: FakeStripe) -> FakeStripe:
-    settings.STRIPE_MIRROR = {
-        **settings.STRIPE_MIRROR,
-        "API_KEY": TEST_KEY,
-        "API_BASE": fake_stripe.url,
-        "API_RATE_LIMIT": 1000,
-        "API_MAX_RETRIES": 3,
-    }
-    return fake_stripe
+def api(fake_api: FakeStripe) -> FakeStripe:
+    return fake_api
 
 
 def run(*args: str) -> str:

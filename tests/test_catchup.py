@@ -20,21 +20,15 @@ from stripe_mirror.management.catchup import ENDPOINT
 from stripe_mirror.models import Customer, InboxEvent, Status
 from stripe_mirror.testing import post_event
 from tests.conftest import SECRET
-from tests.stripe_api.fake import TEST_KEY, FakeStripe
+from tests.stripe_api.fake import FakeStripe
 from tests.testapp.models import HandlerCall
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api(settings: Any, fake_stripe: FakeStripe) -> FakeStripe:
-    settings.STRIPE_MIRROR = {
-        **settings.STRIPE_MIRROR,
-        "API_KEY": TEST_KEY,
-        "API_BASE": fake_stripe.url,
-        "API_RATE_LIMIT": 1000,
-    }
-    return fake_stripe
+def api(fake_api: FakeStripe) -> FakeStripe:
+    return fake_api
 
 
 def catchup(*args: str) -> str:

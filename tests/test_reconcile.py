@@ -16,20 +16,14 @@ from stripe_mirror.api import client_for
 from stripe_mirror.models import Customer, ReconcileRun, StripeObject
 from stripe_mirror.sync.reconcile import Check, Tally, reconcile
 from stripe_mirror.testing import build_event
-from tests.stripe_api.fake import TEST_KEY, FakeStripe
+from tests.stripe_api.fake import FakeStripe
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api(settings: Any, fake_stripe: FakeStripe) -> FakeStripe:
-    settings.STRIPE_MIRROR = {
-        **settings.STRIPE_MIRROR,
-        "API_KEY": TEST_KEY,
-        "API_BASE": fake_stripe.url,
-        "API_RATE_LIMIT": 1000,
-    }
-    return fake_stripe
+def api(fake_api: FakeStripe) -> FakeStripe:
+    return fake_api
 
 
 def reconcile_command(*args: str) -> tuple[int, str]:
