@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from stripe_mirror import ThinEvent
+from stripe_mirror import ThinEvent, signals
 from stripe_mirror.dispatch import Outcome, process, process_due
 from stripe_mirror.dispatch.registry import registry
 from stripe_mirror.models import Customer, InboxEvent, Status, StripeObject
@@ -162,3 +162,34 @@ def test_an_event_stripe_does_not_know_fails(
     assert process(recorded.pk) is Outcome.FAILED
     assert "no such event" in InboxEvent.objects.get(pk=recorded.pk).last_error
     assert seen == []
+
+
+def test_a_forced_reprocess_fetches_again(
+    fake_api: FakeStripe, deliver: Callable[..., InboxEvent], seen: list[ThinEvent]
+) -> None:
+    meter = fake_api.add("billing.meter", display_name="before")
+    row = deliver(fake_api.thin_event(TYPE, meter))
+    fake_api.update(meter["id"], display_name="after")
+    assert process(row.pk, force=True) is Outcome.PROCESSED
+    assert [e.object["display_name"] for e in seen if e.object] == ["before", "after"]
+    assert StripeObject.objects.get(stripe_id=meter["id"]).data["display_name"] == "after"
+
+
+def test_event_failed_carries_the_unfetched_thin_event(
+    fake_api: FakeStripe, settings: Any, deliver: Callable[..., InboxEvent]
+) -> None:
+    _settings(settings, API_MAX_RETRIES=0)
+    failed: list[Any] = []
+
+    def receiver(**kwargs: Any) -> None:
+        failed.append(kwargs["event"])
+
+    signals.event_failed.connect(receiver)
+    try:
+        fake_api.fail_next(1, status=500, path="/v2/core/events")
+        deliver(fake_api.thin_event(TYPE, fake_api.add("billing.meter")))
+    finally:
+        signals.event_failed.disconnect(receiver)
+    [event] = failed
+    assert isinstance(event, ThinEvent)
+    assert (event.type, event.fetched, event.object) == (TYPE, None, None)

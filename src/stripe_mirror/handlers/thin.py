@@ -28,19 +28,26 @@ def fetch(payload: dict[str, Any], *, endpoint: str) -> ThinEvent:
     """The thin event of notification ``payload``, with its full event and related object."""
     livemode, context = bool(payload["livemode"]), str(payload.get("context") or "")
     started = datetime.now(UTC)
-    # The v2 event in its context (Stripe-Context, as the SDK's own ``fetch_event``); the v1
-    # object by the account's client (Stripe-Account), as every v1 read of the mirror.
-    options = {"stripe_context": context} if context else {}
     path = f"/v2/core/events/{quote(str(payload['id']), safe='')}"
-    full = _get(client_for(livemode), path, **options)
+    full = _get_in(livemode, context, path)
     if full is None:
         raise stripe.APIError(f"{path}: Stripe knows no such event (yet)")
     related = full.get("related_object") or payload.get("related_object") or {}
     url = related.get("url") if isinstance(related, dict) else None
-    obj = _get(client_for(livemode, account=context), url) if isinstance(url, str) else None
+    obj = _get_in(livemode, context, url) if isinstance(url, str) else None
     return ThinEvent.from_notification(
         payload, endpoint=endpoint, fetched=full, obj=obj, fetched_at=started
     )
+
+
+def _get_in(livemode: bool, context: str, path: str) -> dict[str, Any] | None:
+    """GET ``path`` in the ``context`` account: a v2 path with ``Stripe-Context`` (as the SDK's
+    own ``fetch_event``), a v1 path through the account's client (``Stripe-Account``), as
+    every v1 read of the mirror."""
+    if path.startswith("/v2/"):
+        options = {"stripe_context": context} if context else {}
+        return _get(client_for(livemode), path, **options)
+    return _get(client_for(livemode, account=context), path)
 
 
 def _get(client: stripe.StripeClient, path: str, **options: Any) -> dict[str, Any] | None:
