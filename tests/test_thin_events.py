@@ -193,3 +193,35 @@ def test_event_failed_carries_the_unfetched_thin_event(
     [event] = failed
     assert isinstance(event, ThinEvent)
     assert (event.type, event.fetched, event.object) == (TYPE, None, None)
+
+
+def test_the_fetch_happens_before_the_claim_with_no_lock_held(
+    fake_api: FakeStripe,
+    record: Callable[..., Any],
+    seen: list[ThinEvent],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fetch waits on Stripe: never inside the transaction that claims the row (nor a
+    worker batch's), which would hold its locks meanwhile."""
+    from django.db import connection
+
+    from stripe_mirror.handlers.step import STEP
+
+    outside = len(connection.atomic_blocks)  # the test's own transaction, if any
+    depths: list[int] = []
+    fetch = STEP.fetch_thin
+
+    def watched(payload: dict[str, Any], *, endpoint: str) -> ThinEvent:
+        depths.append(len(connection.atomic_blocks))
+        return fetch(payload, endpoint=endpoint)
+
+    monkeypatch.setattr(STEP, "fetch_thin", watched)
+    meters = [fake_api.add("billing.meter") for _ in range(2)]
+    for meter in meters:
+        record(FakeStripe.notification(fake_api.thin_event(TYPE, meter)))
+    one = InboxEvent.objects.filter(kind="thin").order_by("pk").first()
+    assert one is not None
+    assert process(one.pk) is Outcome.PROCESSED  # one event
+    assert [outcome for _, outcome in process_due()] == [Outcome.PROCESSED]  # a worker
+    assert depths == [outside, outside]
+    assert len(seen) == 2

@@ -56,6 +56,7 @@ def attempt(pk: int, *, force: bool = False) -> Decision:
     handler, as long as no other transaction holds it.
     """
     alias = router.db_for_write(InboxEvent)
+    fetched = _fetch_ahead(alias, pk, force=force)
     for tries in range(1, _CONFLICT_RETRIES + 1):
         attempts: int | None = None  # as claimed
         try:
@@ -66,7 +67,9 @@ def attempt(pk: int, *, force: bool = False) -> Decision:
                 attempts = row.attempts
                 if force:
                     row.completed_handlers = []
-                return run(row, alias)
+                if isinstance(fetched, FirstStepFailed):
+                    raise fetched
+                return run(row, alias, parsed=fetched)
         except FirstStepFailed as exc:
             assert attempts is not None
             return fail_apart(pk, attempts, alias, exc.failure, force=force)
@@ -91,6 +94,18 @@ class FirstStepFailed(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.handler)
         self.failure = failure
+
+
+def _fetch_ahead(alias: str, pk: int, *, force: bool) -> Parsed | FirstStepFailed | None:
+    """A thin event's fetched state, read before its row is claimed (no network call while a
+    lock is held), or the failure of that fetch; None for other events (parsed as claimed)."""
+    row = claim.peek_thin(alias, pk, force=force)
+    if row is None:
+        return None
+    try:
+        return parse(row)
+    except FirstStepFailed as exc:
+        return exc
 
 
 def parse(row: InboxEvent) -> Parsed:
