@@ -202,5 +202,5 @@ def test_reprocess_refuses_thin_events(record: Record) -> None:
         call_command(
             "stripe_mirror_reprocess", recorded.stripe_id, stdout=io.StringIO(), stderr=err
         )
-    assert "not in the inbox (or a thin event)" in err.getvalue()
+    assert "not in the inbox (or a skipped thin event)" in err.getvalue()
     assert InboxEvent.objects.get(pk=recorded.pk).status == Status.SKIPPED

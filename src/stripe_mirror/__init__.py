@@ -1,7 +1,8 @@
 """django-stripe-mirror: Stripe webhooks received, verified, recorded, dispatched, mirrored.
 
-Public API: ``on`` (register a handler), ``StripeEvent`` (what a handler receives),
-``apply_api_object`` (read-your-writes: mirror an object your own API call returned).
+Public API: ``on`` (register a handler), ``StripeEvent`` (what a handler receives;
+``ThinEvent`` for a v2 event), ``apply_api_object`` (read-your-writes: mirror an object your
+own API call returned).
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .dispatch.registry import on
-from .events import EventData, StripeEvent
+from .events import EventData, StripeEvent, ThinEvent
 
 if TYPE_CHECKING:
     import stripe
 
     from .sync import Outcome
 
-__all__ = ["EventData", "StripeEvent", "apply_api_object", "on"]
+__all__ = ["EventData", "StripeEvent", "ThinEvent", "apply_api_object", "on"]
 __version__ = "0.1.0.dev0"
 
 

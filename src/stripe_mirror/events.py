@@ -179,3 +179,70 @@ def shared_event(payload: dict[str, Any], *, endpoint: str = "") -> StripeEvent:
     keeps and shares but never changes (the dispatcher gives the same parse to the mirror,
     which only reads it): nothing is copied."""
     return StripeEvent._own(payload, endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class ThinEvent:
+    """A v2 (thin) event, as a handler sees it: the notification's fields, and what the
+    mirror fetched before any handler ran (eagerly, in the attempt: ``docs/handlers.md``)."""
+
+    id: str
+    #: The v2 type, e.g. ``v1.billing.meter.error_report_triggered``.
+    type: str
+    created: datetime
+    livemode: bool
+    #: The Connect account the event happened in (``context``); None for the platform.
+    context: str | None
+    #: ``{"id", "type", "url"}`` of the object the event is about; None if it names none.
+    related_object: Mapping[str, Any] | None
+    #: The notification as Stripe sent it, read-only.
+    payload: Mapping[str, Any]
+    #: The full event from ``GET /v2/core/events/{id}``; None before it is fetched (only
+    #: in ``event_failed`` when the fetch itself failed).
+    fetched: Mapping[str, Any] | None = None
+    #: The related object from its ``url``, fetched (None if there is none, or not fetched).
+    object: Mapping[str, Any] | None = None
+    #: When the fetch started (UTC): the object is at least that new (``sync/reads.py``).
+    fetched_at: datetime | None = None
+    endpoint: str = ""
+
+    @property
+    def account(self) -> str | None:
+        """``context``, under the name a ``StripeEvent`` gives it (logs, shared handlers)."""
+        return self.context
+
+    @property
+    def data(self) -> Mapping[str, Any] | None:
+        """The fetched event's ``data`` (None when it has none, or was not fetched)."""
+        return self.fetched.get("data") if self.fetched is not None else None
+
+    @classmethod
+    def from_notification(
+        cls,
+        payload: dict[str, Any],
+        *,
+        endpoint: str = "",
+        fetched: dict[str, Any] | None = None,
+        obj: dict[str, Any] | None = None,
+        fetched_at: datetime | None = None,
+    ) -> ThinEvent:
+        """Build from a parsed notification (checked by ``envelope.parse``) that nobody else
+        changes, and what was fetched for it."""
+        frozen = FrozenJSON(payload)
+        return cls(
+            id=frozen["id"],
+            type=frozen["type"],
+            created=datetime.fromisoformat(frozen["created"]).astimezone(UTC),
+            livemode=frozen["livemode"],
+            context=frozen.get("context"),
+            related_object=frozen.get("related_object"),
+            payload=frozen,
+            fetched=None if fetched is None else FrozenJSON(fetched),
+            object=None if obj is None else FrozenJSON(obj),
+            fetched_at=fetched_at,
+            endpoint=endpoint,
+        )
+
+
+#: What the dispatcher hands to ``@on`` handlers.
+AnyEvent = StripeEvent | ThinEvent

@@ -13,7 +13,7 @@ from django.dispatch import Signal
 event_recorded = Signal()
 
 #: An event was processed: the mirror sync and every handler succeeded. Keyword arguments:
-#: ``event`` (StripeEvent) and ``inbox_event`` (InboxEvent).
+#: ``event`` (StripeEvent, or ThinEvent) and ``inbox_event`` (InboxEvent).
 event_processed = Signal()
 
 #: Processing an event failed. Keyword arguments: ``event`` (StripeEvent), ``inbox_event``

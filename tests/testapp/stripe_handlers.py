@@ -10,21 +10,21 @@ import os
 import time
 from typing import Any
 
-from stripe_mirror import StripeEvent, on
+from stripe_mirror import StripeEvent, ThinEvent, on
 
 from .models import HandlerCall
 
 
-def _metadata(event: StripeEvent) -> Any:
-    return event.object.get("metadata") or {}
+def _metadata(event: StripeEvent | ThinEvent) -> Any:
+    return (event.object or {}).get("metadata") or {}  # a thin event may name no object
 
 
-def _behaviour(event: StripeEvent) -> str:
+def _behaviour(event: StripeEvent | ThinEvent) -> str:
     return str(_metadata(event).get("test_behaviour", ""))
 
 
 @on("*")
-def record_call(event: StripeEvent) -> None:
+def record_call(event: StripeEvent | ThinEvent) -> None:
     started = _metadata(event).get("started_file")
     if started:
         with open(started, "a") as marker:
@@ -45,5 +45,5 @@ def failing(event: StripeEvent) -> None:
     raise RuntimeError(f"handler failed on purpose for {event.id}")
 
 
-def _flag(event: StripeEvent) -> str:
+def _flag(event: StripeEvent | ThinEvent) -> str:
     return str(_metadata(event).get("flag_file", "/nonexistent"))

@@ -32,6 +32,16 @@ def process_due(limit: int = 50, *, related: int | None = None) -> list[tuple[st
 
 
 def attempt_due(limit: int = 50, *, related: int | None = None) -> list[Decision]:
+    """A batch (``_attempt_batch``), then due thin events one by one, as many as the batch left
+    room for and at least one: a thin event is fetched from Stripe before its row is claimed,
+    so it never joins a batch (whose transaction would hold every row it locked meanwhile)."""
+    decisions = _attempt_batch(limit, related)
+    alias = router.db_for_write(InboxEvent)
+    thin = claim.due_thin(alias, max(1, limit - len(decisions)))
+    return decisions + [attempt(pk) for pk in thin]
+
+
+def _attempt_batch(limit: int, related: int | None) -> list[Decision]:
     """Process up to ``limit`` due events in one transaction, the longest due first, and up to
     ``related`` (default: ``limit``) more due events about the same objects (``claim_due``).
 

@@ -15,6 +15,7 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from ..events import EventKind
 from ..models import DUE_STATUSES, InboxEvent, Status
 from .sql import process as sql
 
@@ -54,6 +55,19 @@ def claim_one(alias: str, pk: int, *, force: bool) -> InboxEvent | None:
     return _due(queryset).first()
 
 
+def peek_thin(alias: str, pk: int, *, force: bool) -> InboxEvent | None:
+    """The thin event ``pk``, not locked, if ``claim_one`` would claim it: its related state
+    is fetched before the claim, so that no network call waits while the row is locked."""
+    queryset = InboxEvent.objects.using(alias).filter(pk=pk, kind=EventKind.THIN)
+    return queryset.exclude(status=Status.SKIPPED).first() if force else _due(queryset).first()
+
+
+def due_thin(alias: str, limit: int) -> list[int]:
+    """Due thin events, the longest due first: processed one by one, outside batches."""
+    due = _due(InboxEvent.objects.using(alias)).filter(kind=EventKind.THIN)
+    return list(due.order_by("next_attempt_at", "id").values_list("pk", flat=True)[:limit])
+
+
 def claim_again(alias: str, pk: int, attempts: int) -> InboxEvent | None:
     """The event ``pk``, locked, if no attempt was counted since it was claimed with
     ``attempts`` (then another processor has run it since, and its outcome stands)."""
@@ -67,7 +81,9 @@ def claim_due(alias: str, limit: int, related: int) -> list[InboxEvent]:
     Taking an object's due events together lets the batch write only its newest snapshot
     (``batch._superseded``), and keeps concurrent workers from queueing on the same rows: in
     a backlog, one object's events are spread over what several workers claim at once."""
-    due = _due(_locking(alias))
+    # Thin events are fetched from Stripe before they are claimed: never in a batch, whose
+    # transaction would hold every row it locked while Stripe answers (``due_thin``).
+    due = _due(_locking(alias)).exclude(kind=EventKind.THIN)
     claimed: list[InboxEvent] = list(due.order_by("next_attempt_at", "id")[:limit])
     objects = sorted({row.object_id for row in claimed if row.object_id})
     if not objects or len(claimed) < limit or related <= 0:

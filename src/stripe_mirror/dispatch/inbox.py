@@ -10,6 +10,7 @@ that) and whether the event still needs processing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -21,8 +22,11 @@ from django.utils import timezone
 
 from .. import conf
 from ..events import Envelope, EventKind
+from ..logs import event_extra
 from ..models import InboxEvent, Status
 from .sql import record as sql
+
+logger = logging.getLogger("stripe_mirror.inbox")
 
 #: Field types whose values reach the database unchanged by the field's preparation.
 _AS_IS = (CharField, TextField, BooleanField, IntegerField)
@@ -68,7 +72,7 @@ def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
 
 
 def _row_values(envelope: Envelope, endpoint: str, text: str, now: datetime) -> dict[str, Any]:
-    thin = envelope.kind is EventKind.THIN
+    skip = envelope.kind is EventKind.THIN and not _fetchable(envelope)
     return {
         "stripe_id": envelope.id,
         "kind": envelope.kind.value,
@@ -83,9 +87,25 @@ def _row_values(envelope: Envelope, endpoint: str, text: str, now: datetime) -> 
         "body": text,
         "received_at": now,
         "last_received_at": now,
-        "status": Status.SKIPPED.value if thin else Status.PENDING.value,
-        "next_attempt_at": None if thin else now,
+        "status": Status.SKIPPED.value if skip else Status.PENDING.value,
+        "next_attempt_at": None if skip else now,
     }
+
+
+def _fetchable(envelope: Envelope) -> bool:
+    """Whether a thin event can be processed: its data is only in Stripe, which takes an API
+    key of its mode. Without one it is recorded as skipped, as before thin events were
+    processed (docs/handlers.md)."""
+    if conf.api_key(envelope.livemode):
+        return True
+    logger.info(
+        "thin event %s (%s) recorded as skipped: no Stripe API key for %s mode to fetch it",
+        envelope.id,
+        envelope.type,
+        "live" if envelope.livemode else "test",
+        extra=event_extra(envelope),
+    )
+    return False
 
 
 @cache

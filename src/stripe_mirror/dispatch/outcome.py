@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from .. import conf, signals
 from .. import db as rowsql
-from ..events import StripeEvent
+from ..events import AnyEvent
 from ..failures import describe
 from ..logs import event_extra
 from ..models import InboxEvent, Status
@@ -62,7 +62,7 @@ def finish(
     row: InboxEvent,
     *,
     alias: str,
-    event: StripeEvent,
+    event: AnyEvent,
     completed: list[str],
     failures: list[Failure],
     seconds: float,
@@ -138,9 +138,7 @@ def _mark_failed(
     return Outcome.FAILED
 
 
-def _announce(
-    row: InboxEvent, event: StripeEvent, outcome: Outcome, failures: list[Failure]
-) -> None:
+def _announce(row: InboxEvent, event: AnyEvent, outcome: Outcome, failures: list[Failure]) -> None:
     if outcome is Outcome.PROCESSED:
         extra = event_extra(event, inbox_id=row.pk, attempt=row.attempts)
         logger.debug("processed %s (%s)", event.id, event.type, extra=extra)

@@ -12,13 +12,14 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FunctionType
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from ..events import StripeEvent
 from ..patterns import matches as _match
 from ..patterns import validate_pattern
 
-Handler = Callable[[StripeEvent], object]
+#: A handler takes a ``StripeEvent`` (a v1 event's type) or a ``ThinEvent`` (a v2 event's type,
+#: ``v1.billing.meter...``), as its patterns choose: typed ``Any`` so both kinds fit.
+Handler = Callable[[Any], object]
 H = TypeVar("H", bound=Handler)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from django.db import DatabaseError, router, transaction
 
-from ..events import StripeEvent, shared_event
+from ..events import AnyEvent, EventKind, StripeEvent, ThinEvent, shared_event
 from ..failures import describe, format_traceback
 from ..logs import event_extra
 from ..models import InboxEvent
@@ -40,7 +40,7 @@ _CONFLICT_RETRIES = 3
 
 #: An inbox row's body, parsed once: the handlers' read-only event and the first step's
 #: payload are views of one parse (neither changes it).
-Parsed = tuple[StripeEvent, dict[str, Any]]
+Parsed = tuple[AnyEvent, dict[str, Any]]
 
 
 def process(pk: int, *, force: bool = False) -> Outcome:
@@ -56,6 +56,7 @@ def attempt(pk: int, *, force: bool = False) -> Decision:
     handler, as long as no other transaction holds it.
     """
     alias = router.db_for_write(InboxEvent)
+    fetched = _fetch_ahead(alias, pk, force=force)
     for tries in range(1, _CONFLICT_RETRIES + 1):
         attempts: int | None = None  # as claimed
         try:
@@ -66,7 +67,9 @@ def attempt(pk: int, *, force: bool = False) -> Decision:
                 attempts = row.attempts
                 if force:
                     row.completed_handlers = []
-                return run(row, alias)
+                if isinstance(fetched, FirstStepFailed):
+                    raise fetched
+                return run(row, alias, parsed=fetched)
         except FirstStepFailed as exc:
             assert attempts is not None
             return fail_apart(pk, attempts, alias, exc.failure, force=force)
@@ -93,9 +96,37 @@ class FirstStepFailed(Exception):
         self.failure = failure
 
 
+def _fetch_ahead(alias: str, pk: int, *, force: bool) -> Parsed | FirstStepFailed | None:
+    """A thin event's fetched state, read before its row is claimed (no network call while a
+    lock is held), or the failure of that fetch; None for other events (parsed as claimed)."""
+    row = claim.peek_thin(alias, pk, force=force)
+    if row is None:
+        return None
+    try:
+        return parse(row)
+    except FirstStepFailed as exc:
+        return exc
+
+
 def parse(row: InboxEvent) -> Parsed:
+    """The row's event. A thin event is fetched here, by the first step (the dispatcher
+    knows no API): before any handler, and on every attempt (a retry's handlers get what
+    Stripe says then). A failed fetch is a failed first step."""
     payload = orjson.loads(row.body)
-    return shared_event(payload, endpoint=row.endpoint), payload
+    if row.kind != EventKind.THIN:
+        return shared_event(payload, endpoint=row.endpoint), payload
+    step = first_step()
+    try:
+        return step.fetch_thin(payload, endpoint=row.endpoint), payload
+    except Exception as exc:
+        raise FirstStepFailed(Failure(step.name, exc, format_traceback(exc))) from exc
+
+
+def recorded_event(row: InboxEvent) -> AnyEvent:
+    """The row's event as recorded, nothing fetched (for the outcome's logs and signals)."""
+    if row.kind == EventKind.THIN:
+        return ThinEvent.from_notification(orjson.loads(row.body), endpoint=row.endpoint)
+    return StripeEvent.from_json(row.body, endpoint=row.endpoint)
 
 
 def run_first_step(parsed: Parsed, *, tied: bool = False) -> tuple[str, ...]:
@@ -148,7 +179,7 @@ def run(
     )
 
 
-def _run_handlers(event: StripeEvent, alias: str, completed: list[str]) -> list[Failure]:
+def _run_handlers(event: AnyEvent, alias: str, completed: list[str]) -> list[Failure]:
     """The user handlers not completed yet, in order, each in its own savepoint; appends
     those that succeed to ``completed``."""
     failures: list[Failure] = []
@@ -197,7 +228,7 @@ def fail_apart(pk: int, attempts: int, alias: str, failure: Failure, *, force: b
         return finish(
             row,
             alias=alias,
-            event=StripeEvent.from_json(row.body, endpoint=row.endpoint),
+            event=recorded_event(row),
             # A forced run re-runs every handler, so its retries must too.
             completed=[] if force else list(row.completed_handlers),
             failures=[failure],

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..events import StripeEvent
+from ..events import AnyEvent, ThinEvent
 
 
 class FirstStep(Protocol):
@@ -18,10 +18,17 @@ class FirstStep(Protocol):
     #: Its name in ``InboxEvent.completed_handlers`` (and in ``last_error``).
     name: str
 
-    def run(self, event: StripeEvent, payload: dict[str, Any], *, tied: bool) -> tuple[str, ...]:
-        """Apply the event. ``payload`` is the event as parsed JSON, shared with the read-only
-        ``event`` (not to be changed). ``tied``: the event stands for other snapshots of its
-        object from its second, whose own step does not run. Returns notes to record."""
+    def run(self, event: AnyEvent, payload: dict[str, Any], *, tied: bool) -> tuple[str, ...]:
+        """Apply the event (a thin one as ``fetch_thin`` returned it). ``payload`` is the
+        event as parsed JSON, shared with the read-only ``event`` (not to be changed).
+        ``tied``: the event stands for other snapshots of its object from its second, whose
+        own step does not run. Returns notes to record."""
+        ...
+
+    def fetch_thin(self, payload: dict[str, Any], *, endpoint: str) -> ThinEvent:
+        """The thin event whose notification is ``payload``, with the full event and its
+        related object fetched from Stripe (the network: the dispatcher has no client).
+        Raises on any failure to fetch: the attempt fails and is retried."""
         ...
 
     def writes_snapshot(self, event_type: str) -> bool:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..events import StripeEvent
+from .. import conf
+from ..events import AnyEvent, ThinEvent
 from ..sync import DELETABLE
 from . import rules as _rules  # registers the built-in rules
+from . import thin
 from .base import after_writes, apply_fetched, rules_for, sync_event
 
 #: The name the mirror sync is recorded under in ``InboxEvent.completed_handlers``.
@@ -35,8 +37,13 @@ class MirrorStep:
 
     name = NAME
 
-    def run(self, event: StripeEvent, payload: dict[str, Any], *, tied: bool) -> tuple[str, ...]:
+    def run(self, event: AnyEvent, payload: dict[str, Any], *, tied: bool) -> tuple[str, ...]:
+        if isinstance(event, ThinEvent):
+            return thin.mirror(event) if conf.mirror_enabled() else ()
         return sync_event(event, payload=payload, tied=tied)
+
+    def fetch_thin(self, payload: dict[str, Any], *, endpoint: str) -> ThinEvent:
+        return thin.fetch(payload, endpoint=endpoint)
 
     def writes_snapshot(self, event_type: str) -> bool:
         return writes_snapshot(event_type)

@@ -5,7 +5,8 @@ Two kinds of notification reach a webhook endpoint:
 * a classic v1 *snapshot* event (``"object": "event"``) whose ``data.object`` is the
   object's state when the event happened;
 * a v2 *thin* event notification (``"object": "v2.core.event"``) that only names a
-  ``related_object``. These are recorded (and reach ``*`` handlers in a later version).
+  ``related_object``. These are recorded, and processed by fetching the event and its
+  object from Stripe (``handlers/thin.py``) when an API key is configured.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class Command(BaseCommand):
             queryset = queryset.filter(stripe_id__in=ids)
             missing = set(ids) - set(queryset.values_list("stripe_id", flat=True))
             for stripe_id in sorted(missing):
-                self.stderr.write(f"{stripe_id}: not in the inbox (or a thin event)")
+                self.stderr.write(f"{stripe_id}: not in the inbox (or a skipped thin event)")
         if options["status"]:
             queryset = queryset.filter(status=options["status"])
         if options["event_type"]:
