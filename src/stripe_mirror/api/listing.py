@@ -6,8 +6,8 @@ defaults would hide (``LISTABLE``); ``complete`` fills the embedded lists that t
 (``has_more: true``) from their own endpoints. Each page records when its request started:
 what it returns is at least that new (``sync/reads.py``).
 
-Requests go through the SDK's ``StripeClient.raw_request`` (its authentication, account
-header, retries and our rate limit) and the JSON it parsed, rather than the typed services
+Requests go through the SDK (its authentication, account header, retries and our rate limit;
+``raw.py``, which parses the pages with orjson) and the JSON, rather than the typed services
 (``client.v1.customers.list``): those build a ``StripeObject`` tree of every object, which a
 backfill would only turn back into dicts, at several times the cost of the parse.
 """
@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
+
+from . import raw
 
 PAGE_SIZE = 100
 
@@ -95,10 +97,9 @@ def list_page(
 ) -> tuple[Mapping[str, Any], datetime]:
     """One GET of a list endpoint: its JSON, and when the request started."""
     started = datetime.now(UTC)
-    response = client.raw_request("get", path, **params)
-    body = response.data
+    body, code = raw.get(client, path, params)
     if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
-        raise stripe.APIError(f"{path} did not answer a list", http_status=response.code)
+        raise stripe.APIError(f"{path} did not answer a list", http_status=code)
     return body, started
 
 

@@ -1,7 +1,8 @@
 """Stage 5: the rows of a backfill page that the mirror does not have yet, inserted at once.
 
-Most objects of a first backfill have no row: one multi-row ``INSERT ... ON CONFLICT DO
-NOTHING`` creates them all (PostgreSQL, SQLite), as ``upsert`` would create each (the same
+Most objects of a first backfill have no row: one ``INSERT ... ON CONFLICT DO NOTHING``
+creates them all (PostgreSQL: the page's rows as one JSON document; SQLite: a multi-row
+``VALUES``; ``sql.insert_many``), as ``upsert`` would create each (the same
 columns, the same watermark: with no row, the guard lets any snapshot in). An object whose row
 exists, or was inserted meanwhile by an event, is left to ``upsert`` and its guard. What follows
 a write (embedded lists, links, hooks) then runs for each created row as after any write

@@ -8,10 +8,12 @@ shared with the inbox, and re-exported here so that the sync has one place to ca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar
 
+import orjson
 from django.db import connections, models, router
 
 from ..db import prepare, save_fields, update
@@ -114,11 +116,19 @@ def insert_many(rows: list[M], *, using: str | None = None) -> list[M] | None:
     connection = connections[alias]
     if connection.vendor not in ("postgresql", "sqlite"):
         return None
-    fields = _insert_fields(model)
-    params = [prepare(f, f.pre_save(row, True), connection) for row in rows for f in fields]
+    document = _as_json(rows, connection) if connection.vendor == "postgresql" else None
     with connection.cursor() as cursor:
-        cursor.execute(_insert_many_sql(model, alias, len(rows)), params)
+        if document is not None:
+            cursor.execute(_insert_json_sql(model, alias), [document])
+        else:
+            fields = _insert_fields(model)
+            params = [prepare(f, f.pre_save(row, True), connection) for row in rows for f in fields]
+            cursor.execute(_insert_many_sql(model, alias, len(rows)), params)
         returned = cursor.fetchall()
+    return _inserted(rows, returned, alias)
+
+
+def _inserted(rows: list[M], returned: list[tuple[Any, Any]], alias: str) -> list[M]:
     # Rows of one listing page: one account, mode and type, so their ids are their keys.
     by_id = {getattr(row, "stripe_id", None): row for row in rows}
     inserted = []
@@ -133,17 +143,62 @@ def insert_many(rows: list[M], *, using: str | None = None) -> list[M] | None:
 
 @cache
 def _insert_many_sql(model: type[models.Model], alias: str, count: int) -> str:
-    quote = connections[alias].ops.quote_name
-    single = _insert_sql(model, alias)
-    head, _, _ = single.partition(" VALUES ")
+    head, _, _ = _insert_sql(model, alias).partition(" VALUES ")
     values = "(" + ", ".join(["%s"] * len(_insert_fields(model))) + ")"
+    return f"{head} VALUES {', '.join([values] * count)} {_returning_keys(model, alias)}"
+
+
+def _as_json(rows: Sequence[models.Model], connection: Any) -> str | None:
+    """``rows`` as one JSON array of objects keyed by column, the values as the fields
+    prepare them (JSON fields' as they are): the text ``json_populate_recordset`` reads. None
+    when a value has no JSON form that PostgreSQL would read back the same (a duration,
+    bytes, a JSON field with an encoder of its own): the caller binds each value instead."""
+    fields = _insert_fields(type(rows[0]))
+    if any(type(f) is not models.JSONField and isinstance(f, models.JSONField) for f in fields):
+        return None
+    if any(type(f) is models.JSONField and f.encoder is not None for f in fields):
+        return None
+    records = []
+    for row in rows:
+        record = {}
+        for f in fields:
+            value = f.pre_save(row, True)
+            if type(f) is not models.JSONField:
+                value = f.get_db_prep_save(value, connection)
+            record[f.column] = value
+        records.append(record)
+    try:
+        return orjson.dumps(records, default=_decimal).decode()
+    except TypeError:
+        return None
+
+
+def _decimal(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)  # numeric's text form: read back exactly
+    raise TypeError(type(value).__name__)
+
+
+@cache
+def _insert_json_sql(model: type[models.Model], alias: str) -> str:
+    # The page's rows as one JSON document: the statement's text is the same for every page,
+    # so neither psycopg nor PostgreSQL parses a 44-parameters-a-row VALUES list each time.
+    quote = connections[alias].ops.quote_name
+    head, _, _ = _insert_sql(model, alias).partition(" VALUES ")
+    columns = ", ".join(quote(f.column) for f in _insert_fields(model))
+    table = quote(model._meta.db_table)
+    return (
+        f"{head} SELECT {columns} FROM json_populate_recordset(NULL::{table}, %s::json) "  # noqa: S608
+        f"{_returning_keys(model, alias)}"
+    )
+
+
+def _returning_keys(model: type[models.Model], alias: str) -> str:
+    quote = connections[alias].ops.quote_name
     pk = model._meta.pk
     assert pk is not None
     assert pk.column is not None
-    returning = f"{quote(pk.column)}, {quote('stripe_id')}"
-    return (
-        f"{head} VALUES {', '.join([values] * count)} ON CONFLICT DO NOTHING RETURNING {returning}"
-    )
+    return f"ON CONFLICT DO NOTHING RETURNING {quote(pk.column)}, {quote('stripe_id')}"
 
 
 @cache
