@@ -117,3 +117,20 @@ def test_reconcile_compares_every_customers_payment_methods(api: FakeStripe) -> 
     run_ = ReconcileRun.objects.get()
     assert run_.compared == 27
     assert run_.samples["missing"] == [f"payment_method {gone}"]
+
+
+def test_created_since_keeps_an_old_customers_new_methods(api: FakeStripe) -> None:
+    old = api.add("customer", created=1_600_000_000)["id"]
+    api.add("payment_method", customer=old, created=1_600_000_000)
+    new = api.add("payment_method", customer=old, created=1_800_000_000)["id"]
+    run("--types", "payment_method", "--created-since", "2025-01-01")
+    assert list(PaymentMethod.objects.values_list("stripe_id", flat=True)) == [new]
+    assert "created" not in {k for r in api.requests("/v1/payment_methods") for k in r.params}
+
+
+def test_an_account_without_customers_is_done_at_once(api: FakeStripe) -> None:
+    run("--types", "payment_method")
+    done = BackfillProgress.objects.get(object_type="payment_method")
+    assert (done.seen, done.cursor) == (0, "")
+    assert done.finished_at is not None
+    assert api.requests("/v1/payment_methods") == []
