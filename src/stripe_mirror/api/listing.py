@@ -2,7 +2,8 @@
 
 What a backfill (and reconcile) needs from the API, nothing of the mirror: ``pages`` walks one
 type's list endpoint 100 objects at a time from a cursor, with the parameters that Stripe's
-defaults would hide (``LISTABLE``); ``complete`` fills the embedded lists that the API cuts
+defaults would hide (``LISTABLE``), and per customer for the types Stripe lists only so
+(payment methods: ``per_customer``); ``complete`` fills the embedded lists that the API cuts
 (``has_more: true``) from their own endpoints. Each page records when its request started:
 what it returns is at least that new (``sync/reads.py``).
 
@@ -39,12 +40,15 @@ class Listing:
     params: Mapping[str, Any] = field(default_factory=dict)
     #: Accepts ``created[gte]`` (not every endpoint does).
     created_filter: bool = True
+    #: Lists only one customer's objects (``customer=cus_...``): walked for every customer
+    #: that ``/v1/customers`` lists (``per_customer``).
+    per_customer: bool = False
 
 
 #: Every object type with a list endpoint that lists them without a parent. Subscriptions hide
 #: canceled ones unless ``status=all``; the other endpoints list every status by default
 #: (invoices, payment and setup intents, quotes, schedules, checkout sessions, ...). Payment
-#: methods are missing on purpose: without ``customer`` the endpoint lists Treasury ones only.
+#: methods are listed per customer: without ``customer`` the endpoint lists Treasury ones only.
 LISTABLE: Mapping[str, Listing] = {
     "account": Listing("/v1/accounts"),
     "application_fee": Listing("/v1/application_fees"),
@@ -59,6 +63,7 @@ LISTABLE: Mapping[str, Listing] = {
     "invoice_payment": Listing("/v1/invoice_payments"),
     "invoiceitem": Listing("/v1/invoiceitems"),
     "payment_intent": Listing("/v1/payment_intents"),
+    "payment_method": Listing("/v1/payment_methods", created_filter=False, per_customer=True),
     "payout": Listing("/v1/payouts"),
     "plan": Listing("/v1/plans"),
     "price": Listing("/v1/prices"),
@@ -90,6 +95,8 @@ class Page:
     started: datetime
     #: ``total_count`` when the API says it (localstripe does; Stripe does not).
     total: int | None = None
+    #: Where the next page starts (``pages(starting_after=...)``); "": after the last object.
+    cursor: str = ""
 
 
 def list_page(
@@ -111,21 +118,65 @@ def pages(
     created_gte: int | None = None,
 ) -> Iterator[Page]:
     """The pages of one type's list, newest first (Stripe's order), from after the object
-    ``starting_after``; objects come complete (``complete``)."""
+    ``starting_after``; objects come complete (``complete``). Each page's ``cursor`` is the
+    ``starting_after`` of the pages after it."""
     listing = LISTABLE[object_type]
+    if listing.per_customer:
+        yield from per_customer(client, listing, starting_after, created_gte)
+        return
     params: dict[str, Any] = {**listing.params, "limit": PAGE_SIZE}
     if created_gte is not None and listing.created_filter:
         params["created"] = {"gte": created_gte}
-    cursor = starting_after
+    yield from _walk(client, listing.path, params, starting_after)
+
+
+def _walk(
+    client: stripe.StripeClient, path: str, params: Mapping[str, Any], cursor: str
+) -> Iterator[Page]:
     while True:
-        body, started = list_page(client, listing.path, _after(params, cursor))
+        body, started = list_page(client, path, _after(params, cursor))
         objects = [complete(client, dict(obj)) for obj in body["data"]]
         has_more = bool(body.get("has_more")) and bool(objects)
         total = body.get("total_count")
-        yield Page(objects, has_more, started, total if isinstance(total, int) else None)
+        if objects:
+            cursor = str(objects[-1]["id"])
+        yield Page(objects, has_more, started, total if isinstance(total, int) else None, cursor)
         if not has_more:
             return
-        cursor = str(objects[-1]["id"])
+
+
+def per_customer(
+    client: stripe.StripeClient, listing: Listing, cursor: str, created_gte: int | None
+) -> Iterator[Page]:
+    """A per-customer type's pages: those of each customer in turn (``/v1/customers``'s
+    order), then an empty last page. The cursor is ``cus_.../`` when that customer is done,
+    ``cus_.../pm_...`` within it. Pages with no objects are not yielded (but the last)."""
+    done, _, within = cursor.partition("/")
+    current, started = done if within else "", datetime.now(UTC)
+    if current:  # resume inside a customer: its remaining pages first
+        yield from _customer_pages(client, listing, current, within, created_gte)
+    for customer in customers(client, starting_after=done):
+        started = datetime.now(UTC)
+        yield from _customer_pages(client, listing, customer, "", created_gte)
+        current = customer
+    yield Page([], False, started, None, f"{current or done}/" if current or done else "")
+
+
+def _customer_pages(
+    client: stripe.StripeClient, listing: Listing, customer: str, after: str, gte: int | None
+) -> Iterator[Page]:
+    params = {**listing.params, "customer": customer, "limit": PAGE_SIZE}
+    for page in _walk(client, listing.path, params, after):
+        # ``created[gte]`` is not a filter there: kept here (an old customer's new methods).
+        kept = [o for o in page.objects if gte is None or int(o.get("created") or 0) >= gte]
+        cursor = f"{customer}/{page.cursor}" if page.has_more else f"{customer}/"
+        if kept or page.has_more:
+            yield Page(kept, True, page.started, None, cursor)
+
+
+def customers(client: stripe.StripeClient, *, starting_after: str = "") -> Iterator[str]:
+    """The ids of the customers that ``/v1/customers`` lists, from after ``starting_after``."""
+    return _ids(client, "/v1/customers", starting_after)
 
 
 def _after(params: Mapping[str, Any], cursor: str) -> dict[str, Any]:
@@ -171,10 +222,14 @@ def all_of(client: stripe.StripeClient, url: str) -> list[dict[str, Any]]:
 
 def connected_accounts(client: stripe.StripeClient) -> Iterator[str]:
     """The ids of the platform's connected accounts (``/v1/accounts``)."""
-    cursor = ""
+    return _ids(client, "/v1/accounts", "")
+
+
+def _ids(client: stripe.StripeClient, path: str, cursor: str) -> Iterator[str]:
+    # Ids only: the objects are not completed (``complete``), which would cost requests.
     while True:
-        body, _ = list_page(client, "/v1/accounts", _after({"limit": PAGE_SIZE}, cursor))
-        yield from (str(account["id"]) for account in body["data"])
+        body, _ = list_page(client, path, _after({"limit": PAGE_SIZE}, cursor))
+        yield from (str(obj["id"]) for obj in body["data"])
         if not body.get("has_more") or not body["data"]:
             return
         cursor = str(body["data"][-1]["id"])
@@ -226,5 +281,7 @@ __all__ = [
     "ahead",
     "all_of",
     "complete",
+    "customers",
     "pages",
+    "per_customer",
 ]

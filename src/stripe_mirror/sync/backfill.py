@@ -157,8 +157,7 @@ def _count(progress: BackfillProgress, outcome: Outcome) -> None:
 
 
 def _advance(progress: BackfillProgress, page: listing.Page, alias: str) -> None:
-    if page.objects:
-        progress.cursor = str(page.objects[-1]["id"])
+    progress.cursor = page.cursor
     if page.total is not None:
         progress.total = page.total
     progress.updated_at = timezone.now()
