@@ -28,7 +28,12 @@ def _short(frame: str) -> str:
     return f"{match['func']} ({path})"
 
 
-def summarise(paths: list[Path]) -> tuple[int, Counter[str], Counter[str]]:
+#: Innermost frames that wait for PostgreSQL's answer (or hand it a message): not CPU.
+WAITS = ("Connection.wait (", "ClientCursorMixin._execute_send (", "BaseConnection._exec_command (")
+
+
+def summarise(paths: list[Path], *, cpu: bool = False) -> tuple[int, Counter[str], Counter[str]]:
+    """Samples by function; ``cpu``: without the samples that wait for the database."""
     total = 0
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -39,6 +44,8 @@ def summarise(paths: list[Path]) -> tuple[int, Counter[str], Counter[str]]:
                 continue
             n = int(count)
             frames = [_short(f) for f in stack.split(";")]
+            if cpu and frames[-1].startswith(WAITS):
+                continue
             total += n
             own[frames[-1]] += n
             for frame in set(frames):
@@ -51,8 +58,9 @@ def main() -> None:
     parser.add_argument("paths", nargs="+", type=Path)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--match", default="", help="only functions whose text contains this")
+    parser.add_argument("--cpu", action="store_true", help="leave out the samples waiting on SQL")
     args = parser.parse_args()
-    total, inclusive, own = summarise(args.paths)
+    total, inclusive, own = summarise(args.paths, cpu=args.cpu)
     print(f"{total} samples")
     for title, counter in (("inclusive", inclusive), ("self", own)):
         print(f"\n-- {title}")

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ..events import EventKind
 from ..models import DUE_STATUSES, InboxEvent, Status
+from .sql import claim as claim_sql
 from .sql import process as sql
 
 #: Lock conflicts: PostgreSQL deadlock_detected and serialization_failure; MySQL/MariaDB
@@ -47,9 +48,16 @@ def _due(queryset: QuerySet[InboxEvent]) -> QuerySet[InboxEvent]:
     return queryset.filter(status__in=DUE_STATUSES, next_attempt_at__lte=timezone.now())
 
 
-def claim_one(alias: str, pk: int, *, force: bool) -> InboxEvent | None:
-    """The event ``pk``, locked, if it is due (``force``: whatever its status but skipped)."""
+def claim_one(alias: str, pk: int, *, force: bool, thin: bool) -> InboxEvent | None:
+    """The event ``pk``, locked, if it is due (``force``: whatever its status but skipped);
+    a thin event only if ``thin`` (fetched already: ``peek_thin``)."""
+    if not force and not thin:  # nearly every claim: one prepared statement text
+        if not connections[alias].features.has_select_for_update_skip_locked:
+            sql.take_write_lock(alias)
+        return claim_sql.claim_due_v1(alias, pk, timezone.now())
     queryset = _locking(alias).filter(pk=pk)
+    if not thin:
+        queryset = queryset.exclude(kind=EventKind.THIN)
     if force:
         return queryset.exclude(status=Status.SKIPPED).exclude(body="").first()  # "": pruned
     return _due(queryset).first()

@@ -53,23 +53,24 @@ def attempt(pk: int, *, force: bool = False) -> Decision:
     """Process one inbox event if it is due and nobody else is processing it.
 
     ``force`` processes it whatever its status (a manual reprocess), re-running every
-    handler, as long as no other transaction holds it.
+    handler, as long as no other transaction holds it. A thin event is fetched from Stripe
+    first, outside any transaction (``_fetch_ahead``), then claimed.
     """
     alias = router.db_for_write(InboxEvent)
-    fetched = _fetch_ahead(alias, pk, force=force)
-    for tries in range(1, _CONFLICT_RETRIES + 1):
+    fetched: Parsed | FirstStepFailed | None = None
+    tries = 0
+    while tries < _CONFLICT_RETRIES:
+        tries += 1
         attempts: int | None = None  # as claimed
         try:
             with transaction.atomic(using=alias):
-                row = claim.claim_one(alias, pk, force=force)
+                row = claim.claim_one(alias, pk, force=force, thin=fetched is not None)
                 if row is None:
-                    return skipped(pk)
-                attempts = row.attempts
-                if force:
-                    row.completed_handlers = []
-                if isinstance(fetched, FirstStepFailed):
-                    raise fetched
-                return run(row, alias, parsed=fetched)
+                    if fetched is not None or claim.peek_thin(alias, pk, force=force) is None:
+                        return skipped(pk)
+                else:
+                    attempts = row.attempts
+                    return _run_claimed(row, alias, fetched, force=force)
         except FirstStepFailed as exc:
             assert attempts is not None
             return fail_apart(pk, attempts, alias, exc.failure, force=force)
@@ -84,7 +85,21 @@ def attempt(pk: int, *, force: bool = False) -> Decision:
                 )
                 continue
             return fail_apart(pk, attempts, alias, _commit_failure(pk, exc), force=force)
+        # A due thin event: fetched now, with no transaction open, then claimed.
+        fetched, tries = _fetch_ahead(alias, pk, force=force), tries - 1
+        if fetched is None:  # processed or changed meanwhile
+            return skipped(pk)
     raise AssertionError("unreachable")
+
+
+def _run_claimed(
+    row: InboxEvent, alias: str, fetched: Parsed | FirstStepFailed | None, *, force: bool
+) -> Decision:
+    if force:
+        row.completed_handlers = []
+    if isinstance(fetched, FirstStepFailed):
+        raise fetched
+    return run(row, alias, parsed=fetched)
 
 
 class FirstStepFailed(Exception):

@@ -146,20 +146,21 @@ def _sync_child(spec: Embedded, parent_id: str, child: Mapping[str, Any], origin
 
 def _prune_many(spec: Embedded, parent_ids: list[str], keep: list[str], origin: Origin) -> None:
     """``_prune`` of several parents at once (a child belongs to one parent)."""
-    spec.model.objects.filter(
-        **{f"{spec.parent_column}__in": parent_ids},
-        account=origin.account,
-        livemode=origin.livemode,
-        deleted=False,
-        event_created__lte=origin.created,
-    ).exclude(stripe_id__in=keep).update(deleted=True, deleted_at=origin.created)
+    _mark(spec, parent_ids, keep, origin)
 
 
 def _prune(spec: Embedded, parent_id: str, keep: list[str], origin: Origin) -> None:
-    spec.model.objects.filter(
-        **{spec.parent_column: parent_id},
+    _mark(spec, [parent_id], keep, origin)
+
+
+def _mark(spec: Embedded, parent_ids: list[str], keep: list[str], origin: Origin) -> None:
+    """Mark deleted the live children of the parents, written by events no newer than
+    ``origin``, that their complete lists no longer hold."""
+    sql.mark_missing(
+        spec.model,
+        (spec.parent_column, parent_ids),
+        keep,
         account=origin.account,
         livemode=origin.livemode,
-        deleted=False,
-        event_created__lte=origin.created,
-    ).exclude(stripe_id__in=keep).update(deleted=True, deleted_at=origin.created)
+        when=origin.created,
+    )

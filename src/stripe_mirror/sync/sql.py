@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 import orjson
@@ -18,7 +18,7 @@ from django.db import connections, models, router
 
 from ..db import prepare, save_fields, update
 
-__all__ = ["insert_many", "insert_new", "locked_row", "save_fields", "update"]
+__all__ = ["insert_many", "insert_new", "locked_row", "mark_missing", "save_fields", "update"]
 
 M = TypeVar("M", bound=models.Model)
 
@@ -81,6 +81,51 @@ def _select_sql(
     has_lock = connection.features.has_select_for_update
     lock = f" {connection.ops.for_update_sql()}" if has_lock else ""
     return f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {where}{lock}"  # noqa: S608
+
+
+def mark_missing(
+    model: type[models.Model],
+    parent: tuple[str, Sequence[str]],
+    keep: Sequence[str],
+    *,
+    account: str,
+    livemode: bool,
+    when: Any,
+) -> None:
+    """Mark deleted (at ``when``) the live rows of ``model`` whose ``parent`` column (an
+    attribute name, and parent ids) names one of the parents, written by events of ``when``
+    or older, whose ``stripe_id`` is not in ``keep``: children missing from complete lists.
+    One statement text per count of parents and kept ids (the ORM compiled this UPDATE for
+    every invoice event: a tenth of the default path's CPU)."""
+    column, parent_ids = parent
+    if not parent_ids:
+        return
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    moment = prepare(model._meta.get_field("deleted_at"), when, connection)
+    params = [True, moment, *parent_ids, account, livemode, False, moment, *keep]
+    sql = _mark_missing_sql(model, column, len(parent_ids), len(keep), alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@lru_cache(maxsize=256)
+def _mark_missing_sql(
+    model: type[models.Model], parent: str, parents: int, kept: int, alias: str
+) -> str:
+    quote = connections[alias].ops.quote_name
+    column = {f.attname: quote(str(f.column)) for f in model._meta.concrete_fields}
+    marks = ", ".join(["%s"] * parents)
+    where = (
+        f"{column[parent]} IN ({marks}) AND {column['account']} = %s"
+        f" AND {column['livemode']} = %s AND {column['deleted']} = %s"
+        f" AND {column['event_created']} <= %s"
+    )
+    if kept:
+        where += f" AND NOT ({column['stripe_id']} IN ({', '.join(['%s'] * kept)}))"
+    table = quote(model._meta.db_table)
+    sets = f"{column['deleted']} = %s, {column['deleted_at']} = %s"
+    return f"UPDATE {table} SET {sets} WHERE {where}"  # noqa: S608 (identifiers only)
 
 
 def insert_new(row: models.Model, *, using: str | None = None) -> bool | None:

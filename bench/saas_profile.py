@@ -1,0 +1,102 @@
+"""Profile one path of the SaaS benchmark in one process, with py-spy, on the same stream.
+
+    python -m bench.saas_profile default --customers 300 --events 3000
+    python -m bench.saas_profile worker --customers 300 --events 10000
+
+``default``: every delivery through the site's WSGI application with the immediate backend
+(the default path, mirrored inside the request), as bench/saas_count.py posts them but with
+psycopg's C implementation; ``worker``: the deliveries recorded first (record-only, not
+profiled), then ``stripe_mirror_worker --once --batch-size 500`` profiled. Prints the
+process's CPU per unit and the top functions (bench/profile_summary.py); the raw profile is
+kept in bench/results/. The database is the benchmark's (dropped and re-created).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import saas, saas_run
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["_run"]:
+        return _run(argv[1:])
+    p = argparse.ArgumentParser(prog="python -m bench.saas_profile")
+    p.add_argument("path", choices=["default", "worker"])
+    p.add_argument("--customers", type=int, default=300)
+    p.add_argument("--events", type=int, default=3000)
+    p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    p.add_argument("--top", type=int, default=40)
+    p.add_argument("--no-spy", action="store_true", help="only time it")
+    ns, rest = p.parse_known_args(argv)
+    opts = saas_run.options(["--customers", str(ns.customers), *rest])
+    os.environ.update(saas_run.site_env(opts.database_url, "no-backend"))
+    sys.path[:0] = [str(saas_run.SRC), str(ROOT), str(ROOT / "example")]
+    import django
+
+    django.setup()
+    world = saas.build_saas(opts.customers, opts.months, opts.seed)
+    stream = saas_run.stream_for(opts, world, ns.events)
+    RESULTS.mkdir(exist_ok=True)
+    bodies = RESULTS / "profile-deliveries.bin"
+    bodies.write_bytes(b"\x1e".join(stream.bodies[n] for n in stream.order))
+    mode = "immediate" if ns.path == "default" else "no-backend"
+    env = saas_run.fresh(opts, mode)
+    if ns.path == "worker":
+        subprocess.run(
+            [sys.executable, "-m", "bench.saas_profile", "_run", "request", str(bodies)],
+            env=env,
+            check=True,
+        )
+    what = ["request", str(bodies)] if ns.path == "default" else ["worker"]
+    command = [sys.executable, "-m", "bench.saas_profile", "_run", *what]
+    out = RESULTS / f"profile-{ns.path}-{time.strftime('%H%M%S')}.txt"
+    if not ns.no_spy:
+        spy = str(Path(sys.executable).with_name("py-spy"))
+        command = [spy, "record", "-r", str(ns.rate), "-f", "raw", "-o", str(out), "--", *command]
+    subprocess.run(command, env=env, check=True)
+    units = stream.deliveries if ns.path == "default" else stream.events
+    print(f"{ns.path}: {stream.events} events, {stream.deliveries} deliveries; per unit: {units}")
+    print(saas_run.check(opts, stream))
+    if not ns.no_spy:
+        subprocess.run(
+            [sys.executable, "bench/profile_summary.py", str(out), "--top", str(ns.top)], check=True
+        )
+    return 0
+
+
+def _run(argv: list[str]) -> int:
+    import django
+
+    django.setup()
+    cpu, wall = time.process_time(), time.perf_counter()
+    if argv[0] == "request":
+        from .saas_count import post_all
+
+        units = post_all(argv[1])
+    else:
+        from django.core.management import call_command
+
+        from stripe_mirror.models import InboxEvent
+
+        units = InboxEvent.objects.count()
+        call_command("stripe_mirror_worker", "--once", "--batch-size", "500")
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(
+        f"{argv[0]}: {units} units, {cpu * 1000 / units:.3f} CPU ms/unit, "
+        f"{units / wall:.1f} units/s (this process, one at a time)",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
