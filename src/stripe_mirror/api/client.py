@@ -83,8 +83,11 @@ class _LimitedHttpClient(stripe.RequestsClient):
         return super().request_stream(*args, **kwargs)
 
 
-def client_for(livemode: bool, account: str = "") -> stripe.StripeClient:
-    """The client for one mode (``livemode``) and account (``""``: the platform). Raises
+def client_for(
+    livemode: bool, account: str = "", *, version: str | None = None
+) -> stripe.StripeClient:
+    """The client for one mode (``livemode``) and account (``""``: the platform), in the API
+    ``version`` given (an event's), else the pinned ``API_VERSION``, else the SDK's. Raises
     ``ApiNotConfigured`` when no key is configured for the mode."""
     key = conf.api_key(livemode)
     if not key:
@@ -96,7 +99,7 @@ def client_for(livemode: bool, account: str = "") -> stripe.StripeClient:
     return _client(
         key=key,
         account=account,
-        version=conf.api_version() or None,
+        version=version or conf.api_version() or None,
         base=conf.api_base(),
         timeout=conf.api_timeout(),
         retries=conf.api_max_retries(),

@@ -5,8 +5,9 @@ A subscription carries its items, an invoice its lines, and (in API versions bef
 is applied too, under the parent's event. A complete list (``has_more`` false) also tells
 which children are gone: rows of that parent not in the list are marked deleted, unless the
 parent's snapshot won its same-second tie by a guess (then it may be an older one, and a
-deletion is final). A deleted parent takes along the children that live only inside it (a
-deleted draft invoice's lines).
+deletion is final). A cut list (``has_more: true``) is applied as far as it goes, and the
+parent is read whole from the API after commit when a key allows (``heal.py``). A deleted
+parent takes along the children that live only inside it (a deleted draft invoice's lines).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 
 from ..models import LineItem, Refund, StripeModel, SubscriptionItem
-from . import bulk, sql
+from . import bulk, heal, sql
 from .origin import Origin
-from .upsert import upsert
+from .upsert import model_for, upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +45,19 @@ EMBEDDED: Mapping[str, tuple[Embedded, ...]] = {
 
 def sync_embedded(parent: Mapping[str, Any], origin: Origin, *, prune: bool = True) -> None:
     """Apply the embedded lists of a parent snapshot that was just applied; ``prune=False``
-    leaves the children missing from them alone."""
+    leaves the children missing from them alone. A list that Stripe cut (``has_more``) has
+    the parent read whole from the API after commit, when it can be (``heal.py``)."""
+    cut: list[str] = []
     for spec in EMBEDDED.get(str(parent.get("object", "")), ()):
         listing = parent.get(spec.key)
         if not isinstance(listing, Mapping) or not isinstance(listing.get("data"), list):
             continue  # not rendered in this API version, or not expanded
         child_origin = replace(origin, previous=None)
         _sync_list(spec, str(parent["id"]), listing, child_origin, prune=prune)
+        if listing.get("has_more") is True:
+            cut.append(spec.key)
+    if cut:
+        heal.complete_later(parent, origin, model_for(parent.get("object")), cut)
 
 
 def sync_embedded_created(parents: Sequence[Mapping[str, Any]], origin: Origin) -> bool:

@@ -4,13 +4,12 @@ Every write happens under a lock on the object's row (``SELECT ... FOR UPDATE``;
 database write lock, which the processor already holds), so concurrent events about one
 object are applied one at a time, and the ordering guard (``ordering.py``) decides whether
 the incoming snapshot is newer than the row's. No Stripe API call is made, except to settle
-an ambiguous same-second tie when an API key is configured (``refetch.py``).
+an ambiguous same-second tie when an API key is configured (``heal.py``).
 """
 
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,15 +17,12 @@ from typing import Any
 import orjson
 from django.db import IntegrityError, transaction
 
-from ..logs import origin_extra
 from ..models import TYPED_MODELS, StripeModel, StripeObject
-from . import refetch, sources, sql
+from . import heal, sources, sql
 from .fields import extract
 from .ordering import Candidate, newest
 from .origin import REFETCHED, Origin
 from .storable import storable
-
-logger = logging.getLogger("stripe_mirror.sync")
 
 
 class Result(enum.StrEnum):
@@ -247,14 +243,10 @@ def _break_tie(
     verdict = newest(candidates)
     # Settled by a refetch after commit (never a network call while the batch holds its row
     # locks): until then, the guess, which deletes nothing.
-    if verdict.ambiguous and not refetch.settle_later(obj, origin, model_for(obj.get("object"))):
-        logger.warning(
-            "ambiguous order of %d same-second events about %s %s; keeping %s (no API_KEY)",
-            len(candidates),
-            obj.get("object"),
-            obj.get("id"),
-            verdict.newest.event_id,
-            extra=origin_extra(origin),
+    if verdict.ambiguous:
+        model = model_for(obj.get("object"))
+        heal.settle_later(
+            obj, origin, model, candidates=len(candidates), keeping=verdict.newest.event_id
         )
     winner = verdict.newest
     settled = not verdict.ambiguous
