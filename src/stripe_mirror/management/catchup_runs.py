@@ -1,0 +1,74 @@
+"""Each catch-up run stored (``CatchupRun``): created when a mode and account's run starts, so
+that a run under way is visible, its figures saved every few seconds while it runs, and
+finished (done, failed or interrupted) when it ends.
+
+The rows are a record, not the catch-up's state (its cursor is the inbox): a database error
+while saving one is logged and the catch-up goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.db import Error
+from django.utils import timezone
+
+from ..models import CatchupRun, CatchupStatus
+from .catchup import Run
+
+logger = logging.getLogger("stripe_mirror.catchup")
+
+#: Seconds between two saves of a running run's figures.
+SAVE_EVERY = 5.0
+
+
+def _values(run: Run) -> dict[str, object]:
+    return {
+        "livemode": run.livemode,
+        "account": run.account,
+        "window_start": run.start,
+        "window_end": run.end,
+        "asked": run.asked,
+        "listed": run.listed,
+        "recorded": run.recorded,
+        "present": run.present,
+        "unreadable": run.unreadable,
+        "outcomes": {str(outcome): n for outcome, n in sorted(run.outcomes.items()) if n},
+    }
+
+
+class Stored:
+    """The row of one run: ``start`` it, call it with the run as a progress report (it saves
+    at most every ``SAVE_EVERY`` seconds, after ``then``), and ``finish`` it."""
+
+    def __init__(self, then: Callable[[Run], None]) -> None:
+        self.then = then
+        self.row: CatchupRun | None = None
+        self.started_at = timezone.now()
+        self._saved = 0.0
+
+    def start(self, run: Run) -> None:
+        self.started_at = timezone.now()
+        self._save(run, CatchupStatus.RUNNING)
+
+    def __call__(self, run: Run) -> None:
+        self.then(run)
+        if time.monotonic() - self._saved >= SAVE_EVERY:
+            self._save(run, CatchupStatus.RUNNING)
+
+    def finish(self, run: Run, status: CatchupStatus, error: str = "") -> None:
+        self._save(run, status, error=error, finished_at=timezone.now())
+
+    def _save(self, run: Run, status: CatchupStatus, **more: object) -> None:
+        self._saved = time.monotonic()
+        values = {**_values(run), "status": status, **more}
+        try:
+            if self.row is None:
+                # A row that could not be created at the start is created later, if it can be.
+                self.row = CatchupRun.objects.create(started_at=self.started_at, **values)
+            else:
+                CatchupRun.objects.filter(pk=self.row.pk).update(**values)
+        except Error as exc:
+            logger.warning("catch-up: %s: its run could not be stored: %s", run.where, exc)
