@@ -238,3 +238,42 @@ def test_the_catch_up_start_reads_its_index(record: Callable[..., Any]) -> None:
         assert "Select tables optimized away" in plan, plan
     else:
         assert "stripe_mirror_inbox_newest" in plan, plan
+
+
+def test_after_an_outage_the_next_run_starts_from_the_last_completed_one(
+    fake_api: FakeStripe, post: Callable[..., Any]
+) -> None:
+    """The whole site was down for two days (catch-up too); when it is back, a webhook
+    arrives before the next catch-up: the inbox's newest event is then newer than the events
+    missed during the outage, and the last done run's end is what still points before them.
+    A failed run in between moves nothing."""
+    now = timezone.now()
+    customer = fake_api.add("customer", email="a@example.com")
+    before = int((now - timedelta(days=3)).timestamp())
+    fake_api.emit("customer.created", customer, created=before)
+    catchup()
+    # That run was three days ago, just after the event it recorded.
+    ended = now - timedelta(days=3) + timedelta(minutes=1)
+    CatchupRun.objects.update(window_end=ended)
+    missed = fake_api.emit(
+        "customer.updated",
+        {**customer, "email": "missed@example.com"},
+        created=int((now - timedelta(days=2)).timestamp()),
+    )
+    post(fake_api.emit("customer.updated", {**customer, "email": "back@example.com"}))
+    fake_api.fail_next(1, status=500, should_retry=False, path="/v1/events")
+    with pytest.raises(CommandError):
+        catchup()  # failed: its window ends now, and is not a cursor
+
+    catchup()
+
+    assert InboxEvent.objects.filter(stripe_id=missed["id"], endpoint=ENDPOINT).exists()
+    request = fake_api.requests("/v1/events")[-1]
+    assert int(request.params["created"]["gte"]) == int((ended - timedelta(hours=1)).timestamp())
+    assert CatchupRun.objects.order_by("-id")[0].recorded == 1
+    # Without a done run, the inbox alone: its newest event (the webhook's) minus the margin.
+    CatchupRun.objects.all().delete()
+    catchup()
+    newest = InboxEvent.objects.order_by("-created")[0].created
+    request = fake_api.requests("/v1/events")[-1]
+    assert int(request.params["created"]["gte"]) == int((newest - timedelta(hours=1)).timestamp())

@@ -1,9 +1,9 @@
 """Each catch-up run stored (``CatchupRun``): created when a mode and account's run starts, so
 that a run under way is visible, its figures saved every few seconds while it runs, and
-finished (done, failed or interrupted) when it ends.
+finished (done, failed or interrupted) when it ends; and where the next run starts.
 
-The rows are a record, not the catch-up's state (its cursor is the inbox): a database error
-while saving one is logged and the catch-up goes on.
+A database error while saving a row is logged and the catch-up goes on: the row is a record,
+and the cursor (``resume``) only goes back further without it.
 """
 
 from __future__ import annotations
@@ -11,17 +11,39 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.db import Error
+from django.db.models import Max
 from django.utils import timezone
 
-from ..models import CatchupRun, CatchupStatus
+from ..models import CatchupRun, CatchupStatus, InboxEvent
 from .catchup import Run
 
 logger = logging.getLogger("stripe_mirror.catchup")
 
 #: Seconds between two saves of a running run's figures.
 SAVE_EVERY = 5.0
+
+
+def resume(livemode: bool, account: str, margin: timedelta) -> datetime | None:
+    """Where the next run of this mode and account starts, once one finished ``done``: the
+    end of the newest done run's window or the newest event the inbox holds, whichever is
+    older, minus ``margin``. The inbox alone is not enough after an outage of the whole site:
+    the first webhook after it moves the inbox's newest event past the events missed during
+    it, while the last done run still ends before them. None when no run finished done:
+    ``window`` then starts from the inbox alone."""
+    ended = (
+        CatchupRun.objects.filter(livemode=livemode, account=account, status=CatchupStatus.DONE)
+        .order_by("-id")
+        .values_list("window_end", flat=True)
+        .first()
+    )
+    if ended is None:
+        return None
+    rows = InboxEvent.objects.filter(livemode=livemode, account=account)
+    newest = rows.aggregate(newest=Max("created"))["newest"]
+    return min(ended, newest or ended) - margin
 
 
 def _values(run: Run) -> dict[str, object]:

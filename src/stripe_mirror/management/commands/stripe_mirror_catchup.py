@@ -4,13 +4,14 @@
     manage.py stripe_mirror_catchup --accounts all --live --every 5m
     manage.py stripe_mirror_catchup --since 2026-01-01T12:00
 
-Lists ``/v1/events`` for each mode's account from the newest event the inbox holds for it
-minus ``CATCHUP_MARGIN`` (or ``--since``; with an empty inbox, Stripe's whole 30-day
-retention), records every event the inbox does not hold under the endpoint name
-"(events-api)" and processes it through the normal dispatch, oldest first. Safe to run
-next to webhooks, workers and another catch-up (docs/operations.md, Recovering missed
-events). Each mode and account's run is stored (``CatchupRun``: in the admin and
-``stripe_mirror_status``), from its start, whether it ends done, failed or interrupted.
+Lists ``/v1/events`` for each mode's account from the newest event the inbox holds for it,
+or the end of the last completed run if older, minus ``CATCHUP_MARGIN`` (or ``--since``;
+with an empty inbox and no run, Stripe's whole 30-day retention), records every event the
+inbox does not hold under the endpoint name "(events-api)" and processes it through the
+normal dispatch, oldest first. Safe to run next to webhooks, workers and another catch-up
+(docs/operations.md, Recovering missed events). Each mode and account's run is stored
+(``CatchupRun``: in the admin and ``stripe_mirror_status``), from its start, whether it
+ends done, failed or interrupted.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from stripe_mirror import conf
 from stripe_mirror.api import ApiNotConfigured, client_for
 from stripe_mirror.management.catchup import Run, catch_up, window
 from stripe_mirror.management.catchup_display import Display, summary
-from stripe_mirror.management.catchup_runs import Stored
+from stripe_mirror.management.catchup_runs import Stored, resume
 from stripe_mirror.management.selection import accounts, moment
 from stripe_mirror.models import CatchupStatus
 
@@ -120,7 +121,8 @@ class Command(BaseCommand):
         failed = 0
         for account in chosen:
             try:
-                run = window(livemode, account, since, margin, datetime.now(UTC))
+                start = resume(livemode, account, margin) if since is None else since
+                run = window(livemode, account, start, margin, datetime.now(UTC))
             except DatabaseError as exc:
                 failed += 1
                 where = f"{account or 'platform'} ({'live' if livemode else 'test'})"
