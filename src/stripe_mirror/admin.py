@@ -6,7 +6,7 @@ permission may do is run them again (the "reprocess" action).
 
 The changelist is built for a large table: the body and last error (the big columns) are
 not loaded, search is by exact id (so it uses the unique and object id indexes), and the
-endpoint filter lists the configured endpoints instead of scanning the table.
+endpoint filter lists the configured endpoints (and catch-up's) instead of scanning the table.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from . import conf
 from .dispatch import Outcome
 from .dispatch.registry import registry
 from .handlers import step as mirror
+from .management.catchup import ENDPOINT as CATCHUP_ENDPOINT
 from .models import InboxEvent, Status
 from .ops.admin_status import StatusPageMixin
 from .tasks import process
@@ -61,7 +62,8 @@ class EndpointFilter(admin.SimpleListFilter):
     parameter_name = "endpoint"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(name, name) for name in conf.endpoint_names()]
+        names = [(name, name) for name in conf.endpoint_names()]
+        return [*names, (CATCHUP_ENDPOINT, "catch-up (Events API)")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
@@ -286,5 +288,5 @@ class InboxEventAdmin(StatusPageMixin, _ModelAdmin):
         return TemplateResponse(request, "stripe_mirror/admin/reprocess_confirmation.html", context)
 
 
-# The mirrored models' pages and the reconcile runs live in their own modules.
-from . import admin_reconcile, mirror_admin  # noqa: E402,F401
+# The mirrored models' pages, the reconcile runs and the catch-up runs live in their own modules.
+from . import admin_catchup, admin_reconcile, mirror_admin  # noqa: E402,F401

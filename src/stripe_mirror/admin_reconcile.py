@@ -18,8 +18,23 @@ else:
     _ModelAdmin = admin.ModelAdmin
 
 
+class RunAdminMixin:
+    """A command's runs: nobody adds or changes one in the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # runs are made by the command
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def pretty(data: Any) -> str:
+    """A run's JSON figures, indented, in a ``<pre>``."""
+    return format_html("<pre>{}</pre>", json.dumps(data, indent=2, sort_keys=True))
+
+
 @admin.register(ReconcileRun)
-class ReconcileRunAdmin(_ModelAdmin):
+class ReconcileRunAdmin(RunAdminMixin, _ModelAdmin):
     list_display = (
         "started_at",
         "finished_at",
@@ -51,16 +66,10 @@ class ReconcileRunAdmin(_ModelAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # runs are made by the command
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description="figures per account and type")
     def figures(self, run: ReconcileRun) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(run.counts, indent=2, sort_keys=True))
+        return pretty(run.counts)
 
     @admin.display(description="drift (a sample of ids per kind)")
     def drift_sample(self, run: ReconcileRun) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(run.samples, indent=2, sort_keys=True))
+        return pretty(run.samples)

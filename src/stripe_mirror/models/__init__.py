@@ -5,6 +5,7 @@ from __future__ import annotations
 from .backfill import BackfillProgress
 from .base import StripeModel, StripeQuerySet
 from .catalog import Coupon, Plan, Price, Product, PromotionCode, TaxRate
+from .catchup import CatchupRun, CatchupStatus
 from .connect import Account, ApplicationFee, Payout, Transfer
 from .customers import Customer, Discount, Mandate, PaymentMethod, TaxId
 from .generic import StripeObject
@@ -68,6 +69,8 @@ __all__ = [
     "ApplicationFee",
     "BackfillProgress",
     "BalanceTransaction",
+    "CatchupRun",
+    "CatchupStatus",
     "Charge",
     "CheckoutSession",
     "Coupon",

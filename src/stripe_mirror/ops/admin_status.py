@@ -10,6 +10,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from ..management.catchup import ENDPOINT as CATCHUP_ENDPOINT
+from ..models import CatchupRun
 from .status import snapshot
 
 
@@ -39,5 +41,9 @@ class StatusPageMixin:
             # A support person reads "12 a minute" better than "0.0/s".
             "received_per_minute": snap.received_per_second * 60,
             "processed_per_minute": snap.processed_per_second * 60,
+            "received_by_webhook": snap.sources["webhook"],
+            "received_by_catchup": snap.sources["catch-up"],
+            "catchup_endpoint": CATCHUP_ENDPOINT,
+            "catchup_opts": CatchupRun._meta,
         }
         return TemplateResponse(request, "admin/stripe_mirror/inboxevent/status.html", context)

@@ -1,10 +1,13 @@
-"""What the inbox holds right now: backlog, lag, failures, throughput, per account.
+"""What the inbox holds right now: backlog, lag, failures, throughput, per account; and the
+last catch-up runs.
 
 Every figure is one aggregate query over the inbox, using its indexes where it can: the
 backlog of due events and the lag read the ``(status, next_attempt_at)`` index, throughput the
-``processed_at`` one. Only the counts of processed and skipped events scan their part of the
-table (``snapshot(full=True)``, the command's default); the health view and the metrics read
-the cheap figures alone.
+``processed_at`` and ``received_at`` ones (the events received are grouped by what brought
+them: a webhook or catch-up), the last catch-up runs the ``(livemode, account, id)`` index of
+theirs. Only the counts of processed and skipped events scan their part of the table
+(``snapshot(full=True)``, the command's default); the health view and the metrics read the
+cheap figures alone.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Min
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from ..models import DUE_STATUSES, InboxEvent, Status
+from ..management.catchup import ENDPOINT as CATCHUP_ENDPOINT
+from ..models import DUE_STATUSES, CatchupRun, InboxEvent, Status
 
 #: Statuses that mean work is left (or given up on): counted through the due index.
 OPEN_STATUSES = (Status.PENDING, Status.FAILED, Status.DEAD)
@@ -36,6 +40,20 @@ class Account:
     account: str
     counts: dict[str, int]
     lag_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LastCatchup:
+    """The newest catch-up run of one mode and account ("" is the platform account)."""
+
+    livemode: bool
+    account: str
+    started_at: datetime
+    finished_at: datetime | None
+    window_start: datetime
+    window_end: datetime
+    recorded: int
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +76,10 @@ class Snapshot:
     received: int
     processed: int
     accounts: list[Account] = field(default_factory=list)
+    #: The events received in the window by what brought them: {"webhook": n, "catch-up": n}.
+    sources: dict[str, int] = field(default_factory=dict)
+    #: The newest catch-up run of each mode and account: test mode first, the platform first.
+    catchups: list[LastCatchup] = field(default_factory=list)
 
     @property
     def processed_per_second(self) -> float:
@@ -70,6 +92,9 @@ class Snapshot:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["at"] = self.at.isoformat()
+        for run in data["catchups"]:
+            for key in ("started_at", "finished_at", "window_start", "window_end"):
+                run[key] = run[key] and run[key].isoformat()
         data["processed_per_second"] = round(self.processed_per_second, 3)
         data["received_per_second"] = round(self.received_per_second, 3)
         return data
@@ -80,6 +105,7 @@ def snapshot(*, window: int = 300, full: bool = True) -> Snapshot:
     now = timezone.now()
     since = now - timedelta(seconds=window)
     failed, sampled = failing_handlers()
+    by_source = sources(since)
     return Snapshot(
         at=now,
         counts=counts(full=full),
@@ -89,10 +115,51 @@ def snapshot(*, window: int = 300, full: bool = True) -> Snapshot:
         failing_handlers=failed,
         handlers_sampled=sampled,
         window_seconds=window,
-        received=InboxEvent.objects.filter(received_at__gte=since).count(),
+        received=sum(by_source.values()),
         processed=InboxEvent.objects.filter(processed_at__gte=since).count(),
         accounts=accounts(now),
+        sources=by_source,
+        catchups=last_catchups(),
     )
+
+
+def sources(since: datetime) -> dict[str, int]:
+    """The events first received since ``since``, by what brought them: a webhook (any
+    endpoint) or catch-up (its reserved endpoint name). One query, grouped by endpoint."""
+    rows = (
+        InboxEvent.objects.filter(received_at__gte=since)
+        .order_by()
+        .values_list("endpoint")
+        .annotate(n=Count("id"))
+    )
+    by_endpoint: dict[str, int] = dict(rows.values_list("endpoint", "n"))
+    catchup = by_endpoint.pop(CATCHUP_ENDPOINT, 0)
+    return {"webhook": sum(by_endpoint.values()), "catch-up": catchup}
+
+
+def last_catchups() -> list[LastCatchup]:
+    """The newest catch-up run of each mode and account (one query: the rows whose id is
+    the greatest of their mode and account)."""
+    newest = (
+        CatchupRun.objects.order_by()
+        .values("livemode", "account")
+        .annotate(last=Max("id"))
+        .values("last")
+    )
+    rows = CatchupRun.objects.filter(id__in=newest).order_by("livemode", "account")
+    return [
+        LastCatchup(
+            livemode=row.livemode,
+            account=row.account,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            window_start=row.window_start,
+            window_end=row.window_end,
+            recorded=row.recorded,
+            status=row.status,
+        )
+        for row in rows
+    ]
 
 
 def _due(now: datetime | None = None) -> Any:

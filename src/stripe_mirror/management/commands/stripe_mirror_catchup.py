@@ -4,12 +4,14 @@
     manage.py stripe_mirror_catchup --accounts all --live --every 5m
     manage.py stripe_mirror_catchup --since 2026-01-01T12:00
 
-Lists ``/v1/events`` for each mode's account from the newest event the inbox holds for it
-minus ``CATCHUP_MARGIN`` (or ``--since``; with an empty inbox, Stripe's whole 30-day
-retention), records every event the inbox does not hold under the endpoint name
-"(events-api)" and processes it through the normal dispatch, oldest first. Safe to run
-next to webhooks, workers and another catch-up (docs/operations.md, Recovering missed
-events).
+Lists ``/v1/events`` for each mode's account from the newest event the inbox holds for it,
+or the end of the last completed run if older, minus ``CATCHUP_MARGIN`` (or ``--since``;
+with an empty inbox and no run, Stripe's whole 30-day retention), records every event the
+inbox does not hold under the endpoint name "(events-api)" and processes it through the
+normal dispatch, oldest first. Safe to run next to webhooks, workers and another catch-up
+(docs/operations.md, Recovering missed events). Each mode and account's run is stored
+(``CatchupRun``: in the admin and ``stripe_mirror_status``), from its start, whether it
+ends done, failed or interrupted.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from stripe_mirror import conf
 from stripe_mirror.api import ApiNotConfigured, client_for
 from stripe_mirror.management.catchup import Run, catch_up, window
 from stripe_mirror.management.catchup_display import Display, summary
+from stripe_mirror.management.catchup_runs import Stored, resume
 from stripe_mirror.management.selection import accounts, moment
+from stripe_mirror.models import CatchupStatus
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -76,7 +80,10 @@ class Command(BaseCommand):
         self.stream: TextIO = getattr(self.stdout, "_out", sys.stdout)
         self.bars = not options["plain"] and self.stream.isatty()
         if every is None:
-            self.round(chosen, livemode, since, timedelta(seconds=margin), loop=False)
+            try:
+                self.round(chosen, livemode, since, timedelta(seconds=margin), loop=False)
+            except KeyboardInterrupt as exc:
+                raise CommandError("interrupted", returncode=130) from exc
             return
         try:
             self.loop(chosen, livemode, since, timedelta(seconds=margin), every)
@@ -113,20 +120,43 @@ class Command(BaseCommand):
         runs: list[Run] = []
         failed = 0
         for account in chosen:
-            run = window(livemode, account, since, margin, datetime.now(UTC))
-            display = Display(self.stream, bars=self.bars)
             try:
-                catch_up(client_for(livemode, account), run, display)
-            except (stripe.StripeError, DatabaseError) as exc:
+                start = resume(livemode, account, margin) if since is None else since
+                run = window(livemode, account, start, margin, datetime.now(UTC))
+            except DatabaseError as exc:
                 failed += 1
-                self.stderr.write(f"{run.where}: catch-up failed: {_message(exc)}")
+                where = f"{account or 'platform'} ({'live' if livemode else 'test'})"
+                self.stderr.write(f"{where}: catch-up failed: {_message(exc)}")
                 close_old_connections()
-            finally:
-                display.close()
+                continue
+            if not self.catch_up(run):
+                failed += 1
             runs.append(run)
         self.stdout.write(summary(runs))
         if failed and not loop:
             raise CommandError(f"{failed} account(s) failed (see above); run again to retry")
+
+    def catch_up(self, run: Run) -> bool:
+        """Catch up one mode and account, its run stored (``CatchupRun``) from its start to
+        its end, whatever the end; False when it failed."""
+        display = Display(self.stream, bars=self.bars)
+        stored = Stored(then=display)
+        stored.start(run)
+        status, error = CatchupStatus.DONE, ""
+        try:
+            catch_up(client_for(run.livemode, run.account), run, stored)
+        except (stripe.StripeError, DatabaseError) as exc:
+            status, error = CatchupStatus.FAILED, _message(exc)
+            self.stderr.write(f"{run.where}: catch-up failed: {error}")
+            if isinstance(exc, DatabaseError):
+                close_old_connections()  # a broken connection: the run's row needs another
+        except KeyboardInterrupt:
+            status = CatchupStatus.INTERRUPTED
+            raise
+        finally:
+            display.close()
+            stored.finish(run, status, error)
+        return status == CatchupStatus.DONE
 
 
 def _message(exc: Exception) -> str:

@@ -73,6 +73,8 @@ def render(snap: Snapshot) -> list[str]:
         f"last {snap.window_seconds} s: {snap.received} received "
         f"({snap.received_per_second:.1f}/s), {snap.processed} processed "
         f"({snap.processed_per_second:.1f}/s)",
+        f"  received by source: {snap.sources['webhook']} webhook, "
+        f"{snap.sources['catch-up']} catch-up",
     ]
     if snap.failing_types:
         lines.append("failing by type:")
@@ -90,4 +92,19 @@ def render(snap: Snapshot) -> list[str]:
             lag = "-" if account.lag_seconds is None else f"{account.lag_seconds:.1f} s"
             counts = ", ".join(f"{n} {status}" for status, n in account.counts.items())
             lines.append(f"  {account.account or '(platform)'}: {counts}; lag {lag}")
+    return lines + catchups(snap)
+
+
+def catchups(snap: Snapshot) -> list[str]:
+    """The last catch-up run of each mode and account."""
+    if not snap.catchups:
+        return ["last catch-up: none (manage.py stripe_mirror_catchup)"]
+    lines = ["last catch-up by mode and account:"]
+    for run in snap.catchups:
+        where = f"{run.account or '(platform)'} ({'live' if run.livemode else 'test'})"
+        lines.append(
+            f"  {where}: {run.started_at:%Y-%m-%d %H:%M:%S %Z}, {run.status}; events from "
+            f"{run.window_start:%Y-%m-%d %H:%M:%S} to {run.window_end:%Y-%m-%d %H:%M:%S}, "
+            f"{run.recorded} recorded"
+        )
     return lines

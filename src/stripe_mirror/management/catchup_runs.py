@@ -1,0 +1,96 @@
+"""Each catch-up run stored (``CatchupRun``): created when a mode and account's run starts, so
+that a run under way is visible, its figures saved every few seconds while it runs, and
+finished (done, failed or interrupted) when it ends; and where the next run starts.
+
+A database error while saving a row is logged and the catch-up goes on: the row is a record,
+and the cursor (``resume``) only goes back further without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.db import Error
+from django.db.models import Max
+from django.utils import timezone
+
+from ..models import CatchupRun, CatchupStatus, InboxEvent
+from .catchup import Run
+
+logger = logging.getLogger("stripe_mirror.catchup")
+
+#: Seconds between two saves of a running run's figures.
+SAVE_EVERY = 5.0
+
+
+def resume(livemode: bool, account: str, margin: timedelta) -> datetime | None:
+    """Where the next run of this mode and account starts, once one finished ``done``: the
+    end of the newest done run's window or the newest event the inbox holds, whichever is
+    older, minus ``margin``. The inbox alone is not enough after an outage of the whole site:
+    the first webhook after it moves the inbox's newest event past the events missed during
+    it, while the last done run still ends before them. None when no run finished done:
+    ``window`` then starts from the inbox alone."""
+    ended = (
+        CatchupRun.objects.filter(livemode=livemode, account=account, status=CatchupStatus.DONE)
+        .order_by("-id")
+        .values_list("window_end", flat=True)
+        .first()
+    )
+    if ended is None:
+        return None
+    rows = InboxEvent.objects.filter(livemode=livemode, account=account)
+    newest = rows.aggregate(newest=Max("created"))["newest"]
+    return min(ended, newest or ended) - margin
+
+
+def _values(run: Run) -> dict[str, object]:
+    return {
+        "livemode": run.livemode,
+        "account": run.account,
+        "window_start": run.start,
+        "window_end": run.end,
+        "asked": run.asked,
+        "listed": run.listed,
+        "recorded": run.recorded,
+        "present": run.present,
+        "unreadable": run.unreadable,
+        "outcomes": {str(outcome): n for outcome, n in sorted(run.outcomes.items()) if n},
+    }
+
+
+class Stored:
+    """The row of one run: ``start`` it, call it with the run as a progress report (it saves
+    at most every ``SAVE_EVERY`` seconds, after ``then``), and ``finish`` it."""
+
+    def __init__(self, then: Callable[[Run], None]) -> None:
+        self.then = then
+        self.row: CatchupRun | None = None
+        self.started_at = timezone.now()
+        self._saved = 0.0
+
+    def start(self, run: Run) -> None:
+        self.started_at = timezone.now()
+        self._save(run, CatchupStatus.RUNNING)
+
+    def __call__(self, run: Run) -> None:
+        self.then(run)
+        if time.monotonic() - self._saved >= SAVE_EVERY:
+            self._save(run, CatchupStatus.RUNNING)
+
+    def finish(self, run: Run, status: CatchupStatus, error: str = "") -> None:
+        self._save(run, status, error=error, finished_at=timezone.now())
+
+    def _save(self, run: Run, status: CatchupStatus, **more: object) -> None:
+        self._saved = time.monotonic()
+        values = {**_values(run), "status": status, **more}
+        try:
+            if self.row is None:
+                # A row that could not be created at the start is created later, if it can be.
+                self.row = CatchupRun.objects.create(started_at=self.started_at, **values)
+            else:
+                CatchupRun.objects.filter(pk=self.row.pk).update(**values)
+        except Error as exc:
+            logger.warning("catch-up: %s: its run could not be stored: %s", run.where, exc)
