@@ -140,8 +140,9 @@ def _mark_failed(
 
 def _announce(row: InboxEvent, event: AnyEvent, outcome: Outcome, failures: list[Failure]) -> None:
     if outcome is Outcome.PROCESSED:
-        extra = event_extra(event, inbox_id=row.pk, attempt=row.attempts)
-        logger.debug("processed %s (%s)", event.id, event.type, extra=extra)
+        if logger.isEnabledFor(logging.DEBUG):  # its fields cost more than the check
+            extra = event_extra(event, inbox_id=row.pk, attempt=row.attempts)
+            logger.debug("processed %s (%s)", event.id, event.type, extra=extra)
         _send(signals.event_processed, event=event, inbox_event=row)
         return
     for failure in failures:
