@@ -16,7 +16,7 @@ bench:  ## webhook throughput benchmark on PostgreSQL (see docs/benchmarks.md)
 bench-mirror:  ## recorded -> mirrored throughput on PostgreSQL (see docs/benchmarks.md)
 	./scripts/bench.sh mirror --workers 3 --batch-size 500
 
-bench-saas:  ## issue 14's benchmark: a simulated SaaS stream, both paths, soak (see docs/benchmarks.md)
+bench-saas:  ## issue 14's benchmark: a simulated SaaS stream, both paths, soaks (library's workers, RQ on Redis DB 9) (see docs/benchmarks.md)
 	./scripts/bench.sh saas --customers 3000 --months 6
 
 clean:

@@ -80,6 +80,14 @@ def backends(url: str) -> list[int]:
     return [int(pid) for (pid,) in rows]
 
 
+def postmaster(url: str) -> int:
+    """The PostgreSQL server's main process (the parent of a backend), when on this machine."""
+    from . import procs
+
+    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+        return procs.parent(conn.info.backend_pid)  # while the backend is alive
+
+
 def due(url: str) -> int:
     """Inbox events waiting to be processed (pending, or failed and due again)."""
     rows = execute(

@@ -8,6 +8,7 @@ import platform
 import resource
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -120,8 +121,10 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU seconds each process has used so far (those still alive)."""
+def cpu_seconds(pids: list[int], children: bool = False) -> dict[int, float]:
+    """User + system CPU seconds each process has used so far (those still alive); with
+    ``children``, those of its children that have exited and been waited for as well (an RQ
+    worker's work horses, PostgreSQL's backends that have disconnected)."""
     ticks = os.sysconf("SC_CLK_TCK")
     used = {}
     for pid in pids:
@@ -129,8 +132,14 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
             fields = _stat(pid)
         except OSError:
             continue
-        used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        mine = int(fields[11]) + int(fields[12])  # utime, stime
+        reaped = int(fields[13]) + int(fields[14]) if children else 0  # cutime, cstime
+        used[pid] = (mine + reaped) / ticks
     return used
+
+
+def parent(pid: int) -> int:
+    return int(_stat(pid)[1])
 
 
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
@@ -153,6 +162,7 @@ def server_memory(pid: int) -> dict[str, Any]:
 @contextmanager
 def running(spec: ServerSpec, env: dict[str, str], log: Path) -> Iterator[int]:
     """Start the server in its own session; yield its pid; stop it (its process group)."""
+    _port_free(spec.port)
     with log.open("wb") as out:
         proc = subprocess.Popen(
             spec.command(), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -162,6 +172,15 @@ def running(spec: ServerSpec, env: dict[str, str], log: Path) -> Iterator[int]:
         yield proc.pid
     finally:
         _stop(proc)
+
+
+def _port_free(port: int) -> None:
+    """Refuse a port something already listens on: granian binds with SO_REUSEPORT, so a
+    second server on it starts without error and the kernel shares the connections between
+    the two runs (each then records the other's deliveries)."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"port {port} is in use (another benchmark?): choose another --port")
 
 
 def _wait_until_up(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:

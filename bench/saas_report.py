@@ -26,7 +26,8 @@ def _check_line(c: dict[str, Any]) -> str:
 def report(r: dict[str, Any]) -> None:
     head = f"\n== {r['phase']}  (load {r.get('load_before')} -> {r.get('load_after')})"
     phase = r["phase"].split("/")[0]
-    lines = {"default": _default, "workers": _workers, "counts": _counts, "soak": _soak}[phase](r)
+    kinds = {"default": _default, "workers": _workers, "counts": _counts, "soak": _soak}
+    lines = kinds.get(phase, _soak)(r)  # soak-rq: a soak
     print("\n".join([head, *lines]), flush=True)
 
 
@@ -83,16 +84,25 @@ def _left(r: dict[str, Any]) -> str:
 
 
 def _soak(r: dict[str, Any]) -> list[str]:
+    kind = f"{r['drainers']} rqworker ({r['worker_class']})" if "queue" in r else r["drainers"]
     lines = [
         f"  ingest   {r['recorded_per_s']} events/s ({r['events']} events) while "
-        f"{r['drainers']} workers drain; {_post_line(r['post'])}",
+        f"{kind} workers drain; {_post_line(r['post'])}",
         f"  drained  {r['drain_s']} s from the first delivery ({r['drain_after_posting_s']} s "
         f"after the last); lag ms {r['lag_ms']}; largest backlog {r['largest_backlog']}" + _left(r),
-        f"  CPU ms/event {r['cpu_ms_per_event']}",
+        f"  CPU ms/event {r['cpu_ms_per_event']}"
+        + (
+            " (postgres_exited: backends that disconnected, of every database)"
+            if "queue" in r
+            else ""
+        ),
     ]
+    if "queue" in r:
+        lines.append(f"  RQ jobs left once drained {r['queue']}")
     for name, m in r["memory"].items():
+        short = f"; {m['short_lived']} short-lived left out" if m.get("short_lived") else ""
         lines.append(
             f"  RSS MB {name:<8} peak {m['peak_rss_mb'][:8]}, growth after 10 s "
-            f"{m['rss_growth_mb'][:8]} (anonymous memory: {m['anon_growth_mb'][:8]})"
+            f"{m['rss_growth_mb'][:8]} (anonymous memory: {m['anon_growth_mb'][:8]}){short}"
         )
     return [*lines, f"  {_check_line(r['check'])}"]

@@ -13,6 +13,8 @@ Phases (each on a fresh database, each stream a complete sub-world checked at th
             event (the worker), counted at libpq in one process (bench/saas_count.py)
   soak      a large burst into the record-only endpoint while workers drain: ingest rate,
             drain time, lag, peak RSS and RSS growth per process
+  soak-rq   the same burst into an endpoint that enqueues each event on Redis
+            (django-tasks-rq), drained by --workers rqworker processes (bench/saas_rq.py)
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import database, load, mirror, procs, saas
+from . import database, load, mirror, procs, saas, saas_rq
 from .saas_report import report
 from .saas_watch import Group, Watch
 
@@ -37,7 +39,7 @@ RESULTS = Path(__file__).with_name("results")
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/sm_bench_saas"
 #: The example site's endpoint secret while benchmarked (a test value, not a credential).
 SECRET = "whsec_bench_0123456789abcdef"  # noqa: S105
-PHASES = ("default", "workers", "counts", "soak")
+PHASES = ("default", "workers", "counts", "soak", "soak-rq")
 #: The servers' logs (procs.running prints the end of one whose server fails to start).
 LOGS = Path(tempfile.gettempdir())
 
@@ -70,6 +72,18 @@ def options(argv: list[str]) -> argparse.Namespace:
     add("--count-events", type=int, default=1000, help="counts: default path, events posted")
     add("--count-worker-events", type=int, default=10000, help="counts: recorded, then drained")
     add("--soak-events", type=int, default=50000)
+    add(
+        "--rq-redis-url",
+        default=os.environ.get("BENCH_RQ_REDIS_URL", saas_rq.DEFAULT_URL),
+        help="soak-rq: Redis database FLUSHED at the start of the phase, the benchmark's own "
+        "(env BENCH_RQ_REDIS_URL)",
+    )
+    add(
+        "--rq-worker-class",
+        default="",
+        help="soak-rq: rqworker --worker-class (default: RQ's own, which forks a work horse "
+        "per job; rq.SimpleWorker runs jobs in the worker process)",
+    )
     add("--granian-threads", type=int, default=4, help="blocking threads per granian worker")
     add(
         "--record-server",
@@ -78,7 +92,12 @@ def options(argv: list[str]) -> argparse.Namespace:
         help="server of the record-only endpoint (2 workers; gunicorn: sync, concurrency 8)",
     )
     add("--port", type=int, default=8766)
-    add("--drain-timeout", type=int, default=900, help="seconds to wait for workers to drain")
+    add(
+        "--drain-timeout",
+        type=int,
+        default=3600,
+        help="seconds to wait for workers to drain (RQ's workers drain 50,000 events slowly)",
+    )
     return p.parse_args(argv)
 
 
@@ -181,18 +200,27 @@ def recording(
     *,
     drainers: int = 0,
     memory: bool = False,
+    rq: bool = False,
 ) -> dict[str, Any]:
     """Post the stream to the record-only endpoint, with ``drainers`` long-running workers
-    mirroring meanwhile (then until nothing is due)."""
+    mirroring meanwhile (then until nothing is due); with ``rq``, to the endpoint that
+    enqueues on Redis, ``drainers`` rqworker processes draining."""
     spec, concurrency = server_spec(opts, opts.record_server)
     log = LOGS / f"server-{time.monotonic_ns()}.log"
     crew = argparse.Namespace(workers=drainers, batch_size=opts.batch_size)
-    with procs.running(spec, env, log) as pid, mirror.workers(crew, env, "--sleep", "1") as both:
+    drain = (
+        saas_rq.workers(drainers, env, opts.rq_worker_class)
+        if rq
+        else mirror.workers(crew, env, "--sleep", "1")
+    )
+    with procs.running(spec, env, log) as pid, drain as both:
         running = both[0]
-        ready(opts, drainers)  # the workers' start-up is not the stream's
+        # The workers' start-up is not the stream's.
+        saas_rq.ready(opts.rq_redis_url, drainers) if rq else ready(opts, drainers)
         groups = [Group("server", procs.descendants(pid) or [pid])]
-        groups += [Group("workers", [w.pid for w in running])] if drainers else []
-        watch = Watch(opts.database_url, groups, every=1.0 if memory else 0.5, memory=memory)
+        groups += [Group("workers", [w.pid for w in running], children=rq)] if drainers else []
+        every = 1.0 if memory else 0.5
+        watch = Watch(opts.database_url, groups, every=every, memory=memory, exited_backends=rq)
         watch.start()
         outcome = load.run(poster(opts, stream, concurrency))
         drained_at = wait_drained(opts) if drainers else time.monotonic()
@@ -264,6 +292,19 @@ def soak(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
     env = fresh(opts, "no-backend")
     result = recording(opts, env, stream, drainers=opts.workers, memory=True)
     return {"phase": "soak", **result, "check": check(opts, stream)}
+
+
+def soak_rq(opts: argparse.Namespace, world: Any) -> dict[str, Any]:
+    """The soak with the broker engine: each event enqueued on Redis by the webhook, and
+    ``--workers`` rqworker processes (one RQ job per event) draining."""
+    stream = stream_for(opts, world, opts.soak_events)
+    env = fresh(opts, "rq")
+    env.update(BENCH_RQ_REDIS_URL=opts.rq_redis_url, BENCH_RQ_QUEUE=saas_rq.QUEUE)
+    saas_rq.flush(opts.rq_redis_url)
+    result = recording(opts, env, stream, drainers=opts.workers, memory=True, rq=True)
+    kind = opts.rq_worker_class or "rq.Worker (a work horse forked per job)"
+    result.update(worker_class=kind, queue=saas_rq.state(opts.rq_redis_url))
+    return {"phase": "soak-rq", **result, "check": check(opts, stream)}
 
 
 # --- statements, round trips, commits --------------------------------------------------------
@@ -405,7 +446,7 @@ def phase_runs(opts: argparse.Namespace, phase: str) -> list[Any]:
     if phase == "default":
         kinds = [s.strip() for s in opts.servers.split(",") if s.strip()]
         return [lambda w, k=k: default_path(opts, w, k) for k in kinds]
-    runs = {"workers": workers_phase, "counts": counts_phase, "soak": soak}
+    runs = {"workers": workers_phase, "counts": counts_phase, "soak": soak, "soak-rq": soak_rq}
     if phase not in runs:
         raise SystemExit(f"unknown phase {phase!r}: {', '.join(PHASES)}")
     return [lambda w, f=runs[phase]: f(opts, w)]

@@ -34,13 +34,15 @@ class Group:
 
     name: str
     pids: list[int]
+    #: count the CPU of their children that have exited too (an RQ worker's work horses)
+    children: bool = False
     cpu_start: dict[int, float] = field(default_factory=dict)
     cpu_last: dict[int, float] = field(default_factory=dict)
     #: (seconds into the run, VmRSS MB, RssAnon MB) per process
     rss: dict[int, list[tuple[float, float, float]]] = field(default_factory=dict)
 
     def sample(self, now: float, memory: bool) -> None:
-        self.cpu_last.update(procs.cpu_seconds(self.pids))
+        self.cpu_last.update(procs.cpu_seconds(self.pids, self.children))
         if memory:
             for pid in self.pids:
                 mb = rss_mb(pid)
@@ -52,15 +54,22 @@ class Group:
 
     def memory(self, settle: float) -> dict[str, Any]:
         """Peak RSS per process, and its growth (VmRSS, and RssAnon) from the first sample
-        after ``settle`` seconds (start-up and first imports are not growth) to the last."""
+        after ``settle`` seconds (start-up and first imports are not growth) to the last.
+        Processes seen for less than half the longest-lived one's time (a PostgreSQL backend
+        of one RQ job's connection) are only counted: their growth says nothing of a leak."""
         peaks, growth, anon = [], [], []
-        for samples in self.rss.values():
+        longest = max((s[-1][0] - s[0][0] for s in self.rss.values()), default=0.0)
+        lived = [s for s in self.rss.values() if s[-1][0] - s[0][0] >= longest / 2]
+        for samples in lived:
             peaks.append(round(max(s[1] for s in samples), 1))
             start = samples[0][0]
             settled = next((s for s in samples if s[0] - start >= settle), samples[0])
             growth.append(round(samples[-1][1] - settled[1], 1))
             anon.append(round(samples[-1][2] - settled[2], 1))
-        return {"peak_rss_mb": peaks, "rss_growth_mb": growth, "anon_growth_mb": anon}
+        found = {"peak_rss_mb": peaks, "rss_growth_mb": growth, "anon_growth_mb": anon}
+        if len(lived) < len(self.rss):
+            found["short_lived"] = len(self.rss) - len(lived)
+        return found
 
 
 class Watch(threading.Thread):
@@ -68,15 +77,26 @@ class Watch(threading.Thread):
     (their CPU), and the largest backlog of due events."""
 
     def __init__(
-        self, url: str, groups: list[Group], *, every: float = 0.5, memory: bool = False
+        self,
+        url: str,
+        groups: list[Group],
+        *,
+        every: float = 0.5,
+        memory: bool = False,
+        exited_backends: bool = False,
     ) -> None:
         super().__init__(daemon=True)
         self.url, self.groups, self.every, self.memory = url, groups, every, memory
         backends = Group("postgres", database.backends(url))
         backends.cpu_start = procs.cpu_seconds(backends.pids)
         self.backends = backends
-        for group in groups:
-            group.cpu_start = procs.cpu_seconds(group.pids)
+        # Backends too short-lived to be sampled (a connection per RQ job): the CPU of every
+        # backend that exited during the run, read from the server's main process. Those of
+        # every database of the server: on a shared machine, an upper bound.
+        self.exited = Group("postgres_exited", [database.postmaster(url)], children=True)
+        self.exited_backends = exited_backends
+        for group in [*groups, self.exited]:
+            group.cpu_start = procs.cpu_seconds(group.pids, group.children)
         self.backlog = 0
         self.started = time.monotonic()
         self.stopping = threading.Event()
@@ -91,6 +111,8 @@ class Watch(threading.Thread):
             group.sample(now, self.memory)
         self.backends.pids = sorted(set(self.backends.pids) | set(database.backends(self.url)))
         self.backends.sample(now, self.memory)
+        if self.exited_backends:
+            self.exited.sample(now, memory=False)
         self.backlog = max(self.backlog, database.due(self.url))
 
     def stop(self) -> None:
@@ -100,5 +122,5 @@ class Watch(threading.Thread):
 
     def cpu_ms_per(self, count: int) -> dict[str, float]:
         """CPU ms per ``count`` (events or deliveries) of each group and of PostgreSQL."""
-        every = [*self.groups, self.backends]
+        every = [*self.groups, self.backends, *([self.exited] if self.exited_backends else [])]
         return {g.name: round(g.cpu_s() * 1000 / max(count, 1), 3) for g in every}

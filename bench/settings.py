@@ -8,6 +8,9 @@ of the mode under test, chosen by BENCH_MODE:
                ``manage.py stripe_mirror_worker`` processes the inbox
   no-backend   the library's record-only setting, STRIPE_MIRROR["TASK_BACKEND"] = None:
                nothing is enqueued at all; ``stripe_mirror_worker`` processes the inbox
+  rq           django-tasks-rq: the request records the event and enqueues an RQ job on
+               Redis (BENCH_RQ_REDIS_URL, default database 9: the tests use 5), queue
+               BENCH_RQ_QUEUE; ``manage.py rqworker`` processes it (bench/saas_rq.py)
   bare         not the app at all: bench/bare.py, the floor (verify, parse, one INSERT)
 """
 
@@ -39,6 +42,22 @@ if MODE == "record-only":
     TASKS = {"default": {"BACKEND": "bench.backends.DiscardBackend"}}
 elif MODE == "no-backend":
     STRIPE_MIRROR = {**STRIPE_MIRROR, "TASK_BACKEND": None}
+elif MODE == "rq":
+    from example_site.settings import INSTALLED_APPS, TASKS
+
+    RQ_QUEUE = os.environ.get("BENCH_RQ_QUEUE", "stripe-bench")
+    INSTALLED_APPS = [*INSTALLED_APPS, "django_rq"]
+    RQ_QUEUES = {
+        RQ_QUEUE: {
+            # As docs/operations.md configures it: a broker that is down fails an enqueue
+            # fast instead of holding the webhook request.
+            "URL": os.environ.get("BENCH_RQ_REDIS_URL", "redis://127.0.0.1:6379/9")
+            + "?socket_connect_timeout=1&socket_timeout=2",
+            "DEFAULT_TIMEOUT": 60,
+        }
+    }
+    TASKS = {**TASKS, "rq": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [RQ_QUEUE]}}
+    STRIPE_MIRROR = {**STRIPE_MIRROR, "TASK_BACKEND": "rq", "TASK_QUEUE": RQ_QUEUE}
 elif MODE not in ("immediate", "database", "bare"):
     raise ValueError(f"unknown BENCH_MODE {MODE!r}")
 # Site-level choices worth measuring (PostgreSQL, psycopg 3): bind parameters on the server
