@@ -16,14 +16,14 @@ from typing import Any, TypeVar
 import orjson
 from django.db import connections, models, router
 
-from ..db import prepare, save_fields, update
+from ..db import equals, prepare, save_fields, update
 
 __all__ = [
-    "equals",
     "insert_many",
     "insert_new",
     "locked_row",
     "mark_missing",
+    "present",
     "save_fields",
     "update",
 ]
@@ -77,17 +77,6 @@ def _readers(
     return [f.attname for f in fields], converters
 
 
-def equals(connection: Any, column: str, attname: str) -> str:
-    """``column = %s``; for the ``account`` column, on PostgreSQL, compared under the "C"
-    collation (the same equality): then the index on ``account`` alone cannot serve it. A
-    planner without statistics (a new table, autovacuum off) costs that index the same as
-    the key's and may pick it, which in a one-account mirror reads every row of the table:
-    one full read per event. The key's index (``stripe_id`` first) or a parent's stays."""
-    if attname == "account" and connection.vendor == "postgresql":
-        return f'{column} COLLATE "C" = %s'
-    return f"{column} = %s"
-
-
 @cache
 def _select_sql(
     model: type[models.Model], key: tuple[str, ...], exclude: tuple[str, ...], alias: str
@@ -100,6 +89,29 @@ def _select_sql(
     has_lock = connection.features.has_select_for_update
     lock = f" {connection.ops.for_update_sql()}" if has_lock else ""
     return f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {where}{lock}"  # noqa: S608
+
+
+def present(
+    model: type[models.Model], column: str, values: Sequence[str], *, account: str, livemode: bool
+) -> set[str]:
+    """Which of ``values`` (not empty) rows of ``model`` of the scope hold in ``column`` (an
+    attribute name): one statement text per count of values (the ORM's compiling cost more)."""
+    alias = router.db_for_write(model)  # in the transaction writing the rows
+    sql = _present_sql(model, column, len(values), alias)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [*values, account, livemode])
+        return {value for (value,) in cursor.fetchall()}
+
+
+@lru_cache(maxsize=64)
+def _present_sql(model: type[models.Model], column: str, count: int, alias: str) -> str:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    name = {f.attname: quote(str(f.column)) for f in model._meta.concrete_fields}
+    marks = ", ".join(["%s"] * count)
+    scope = f"{equals(connection, name['account'], 'account')} AND {name['livemode']} = %s"
+    table = quote(model._meta.db_table)
+    return f"SELECT {name[column]} FROM {table} WHERE {name[column]} IN ({marks}) AND {scope}"  # noqa: S608
 
 
 def mark_missing(

@@ -13,9 +13,8 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils.dateparse import parse_datetime
 
-from ...db import lock_order
+from ...db import equals, lock_order
 from ...models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
-from ..sql import equals
 from .payment import _Ids, _Scope
 
 
