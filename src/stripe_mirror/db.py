@@ -1,5 +1,7 @@
 """Foundation: what the inbox & dispatch (stage 3) and the sync (stage 5) must share.
 
+- ``equals``: how the sync and the links compare the ``account`` column (never through the
+  index on it alone).
 - ``lock_order``: the one order in which every transaction takes row locks on the rows of
   Stripe objects, so that a worker's batch and a link pass wait for each other instead of
   deadlocking.
@@ -94,6 +96,17 @@ def prepare(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:
             return Jsonb(value, dumps=lambda _: text)
         return text
     return field.get_db_prep_save(value, connection)
+
+
+def equals(connection: BaseDatabaseWrapper, column: str, attname: str) -> str:
+    """``column = %s``; for the ``account`` column, on PostgreSQL, compared under the "C"
+    collation (the same equality): then the index on ``account`` alone cannot serve it. A
+    planner without statistics (a new table, autovacuum off) costs that index the same as
+    the key's and may pick it, which in a one-account mirror reads every row of the table:
+    one full read per event. The key's index (``stripe_id`` first) or a parent's stays."""
+    if attname == "account" and connection.vendor == "postgresql":
+        return f'{column} COLLATE "C" = %s'
+    return f"{column} = %s"
 
 
 @cache

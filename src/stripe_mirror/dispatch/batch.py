@@ -56,7 +56,8 @@ def _attempt_batch(limit: int, related: int | None) -> list[Decision]:
         with transaction.atomic(using=alias):
             claimed = claim.claim_due(alias, limit, limit if related is None else related)
             processed: list[InboxEvent] = []
-            decisions = _run_batch(claimed, alias, processed)
+            with first_step().batch(_object_key(row) for row in claimed if row.object_id):
+                decisions = _run_batch(claimed, alias, processed)
             save_processed(processed, alias)
     except (DatabaseError, FirstStepFailed) as exc:
         if not claimed:

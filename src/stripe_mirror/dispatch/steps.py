@@ -5,6 +5,8 @@ handlers without knowing what it is. ``apps.py`` plugs the mirror in at ``ready(
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
@@ -38,6 +40,11 @@ class FirstStep(Protocol):
 
     def deletes(self, event_type: str, object_type: str) -> bool:
         """Whether the event's step is final whatever its time (never skipped)."""
+        ...
+
+    def batch(self, objects: Iterable[tuple[str, str, str, bool]]) -> AbstractContextManager[None]:
+        """Entered around a worker's batch, in its transaction, with the objects its events
+        are about (object type, id, account, livemode): what the step may look up at once."""
         ...
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Q
 
 from ..models import Account, Charge, Customer, Discount, Dispute
+from ..sync import sql
 from .base import Change, after_write_of, apply_snapshot, object_ref, rule, update
 
 # --- customer.discount.* ---------------------------------------------------------------
@@ -129,11 +130,8 @@ def charge_disputed(charges: list[Charge]) -> None:
         if not charge.disputed:
             scopes.setdefault((charge.account, charge.livemode), []).append(charge)
     for (account, livemode), group in scopes.items():
-        disputed = set(
-            Dispute.objects.filter(
-                account=account, livemode=livemode, charge_id__in=[c.stripe_id for c in group]
-            ).values_list("charge_id", flat=True)
-        )
+        ids = [c.stripe_id for c in group]
+        disputed = sql.present(Dispute, "charge_id", ids, account=account, livemode=livemode)
         for charge in group:
             if charge.stripe_id in disputed:
                 charge.disputed = True

@@ -7,11 +7,13 @@ objects up to date with the event.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from .. import conf
 from ..events import AnyEvent, ThinEvent
-from ..sync import DELETABLE
+from ..sync import DELETABLE, absent
 from . import rules as _rules  # registers the built-in rules
 from . import thin
 from .base import after_writes, apply_fetched, rules_for, sync_event
@@ -47,6 +49,9 @@ class MirrorStep:
 
     def writes_snapshot(self, event_type: str) -> bool:
         return writes_snapshot(event_type)
+
+    def batch(self, objects: Iterable[tuple[str, str, str, bool]]) -> AbstractContextManager[None]:
+        return absent.batch(objects)
 
     def deletes(self, event_type: str, object_type: str) -> bool:
         return deletes(event_type, object_type)

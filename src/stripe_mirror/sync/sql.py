@@ -16,9 +16,17 @@ from typing import Any, TypeVar
 import orjson
 from django.db import connections, models, router
 
-from ..db import prepare, save_fields, update
+from ..db import equals, prepare, save_fields, update
 
-__all__ = ["insert_many", "insert_new", "locked_row", "mark_missing", "save_fields", "update"]
+__all__ = [
+    "insert_many",
+    "insert_new",
+    "locked_row",
+    "mark_missing",
+    "present",
+    "save_fields",
+    "update",
+]
 
 M = TypeVar("M", bound=models.Model)
 
@@ -77,10 +85,33 @@ def _select_sql(
     quote = connection.ops.quote_name
     column = {f.attname: str(f.column) for f in model._meta.concrete_fields}
     columns = ", ".join(quote(c) for name, c in column.items() if name not in exclude)
-    where = " AND ".join(f"{quote(column[name])} = %s" for name in key)
+    where = " AND ".join(equals(connection, quote(column[name]), name) for name in key)
     has_lock = connection.features.has_select_for_update
     lock = f" {connection.ops.for_update_sql()}" if has_lock else ""
     return f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {where}{lock}"  # noqa: S608
+
+
+def present(
+    model: type[models.Model], column: str, values: Sequence[str], *, account: str, livemode: bool
+) -> set[str]:
+    """Which of ``values`` (not empty) rows of ``model`` of the scope hold in ``column`` (an
+    attribute name): one statement text per count of values (the ORM's compiling cost more)."""
+    alias = router.db_for_write(model)  # in the transaction writing the rows
+    sql = _present_sql(model, column, len(values), alias)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [*values, account, livemode])
+        return {value for (value,) in cursor.fetchall()}
+
+
+@lru_cache(maxsize=64)
+def _present_sql(model: type[models.Model], column: str, count: int, alias: str) -> str:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    name = {f.attname: quote(str(f.column)) for f in model._meta.concrete_fields}
+    marks = ", ".join(["%s"] * count)
+    scope = f"{equals(connection, name['account'], 'account')} AND {name['livemode']} = %s"
+    table = quote(model._meta.db_table)
+    return f"SELECT {name[column]} FROM {table} WHERE {name[column]} IN ({marks}) AND {scope}"  # noqa: S608
 
 
 def mark_missing(
@@ -113,11 +144,12 @@ def mark_missing(
 def _mark_missing_sql(
     model: type[models.Model], parent: str, parents: int, kept: int, alias: str
 ) -> str:
-    quote = connections[alias].ops.quote_name
+    connection = connections[alias]
+    quote = connection.ops.quote_name
     column = {f.attname: quote(str(f.column)) for f in model._meta.concrete_fields}
     marks = ", ".join(["%s"] * parents)
     where = (
-        f"{column[parent]} IN ({marks}) AND {column['account']} = %s"
+        f"{column[parent]} IN ({marks}) AND {equals(connection, column['account'], 'account')}"
         f" AND {column['livemode']} = %s AND {column['deleted']} = %s"
         f" AND {column['event_created']} <= %s"
     )

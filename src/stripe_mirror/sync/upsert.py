@@ -18,7 +18,7 @@ import orjson
 from django.db import IntegrityError, transaction
 
 from ..models import TYPED_MODELS, StripeModel, StripeObject
-from . import heal, sources, sql
+from . import absent, heal, sources, sql
 from .fields import extract
 from .ordering import Candidate, newest
 from .origin import REFETCHED, Origin
@@ -81,7 +81,8 @@ def upsert(
     if not isinstance(stripe_id, str) or not stripe_id:
         return Outcome(Result.NO_ID)
     model = model or model_for(obj.get("object"))
-    row = _locked_row(model, stripe_id, obj, origin)
+    missing = absent.take(model, stripe_id, origin.account, origin.livemode)
+    row = None if missing else _locked_row(model, stripe_id, obj, origin)
     if row is None:
         first = _break_tie(stripe_id, None, obj, origin) if tied else _Choice(obj, origin)
         assert first is not None  # (nothing to keep: some candidate wins)
