@@ -47,6 +47,8 @@ def attempt_listed(pks: Sequence[int]) -> list[Decision]:
     """The events ``pks`` as one batch (``_attempt_batch``): those that are due and that no
     other processor holds (``claim.claim_listed``; never a thin one), the others skipped.
     One decision per pk, in the order given. Catch-up processes a chunk of listed events so."""
+    if not pks:
+        return []
     alias = router.db_for_write(InboxEvent)
     decided = {d.pk: d for d in _attempt_batch(alias, lambda: claim.claim_listed(alias, pks))}
     return [decided.get(pk) or skipped(pk) for pk in pks]

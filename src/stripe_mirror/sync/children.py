@@ -146,20 +146,14 @@ def _sync_child(spec: Embedded, parent_id: str, child: Mapping[str, Any], origin
 
 def _prune_many(spec: Embedded, parent_ids: list[str], keep: list[str], origin: Origin) -> None:
     """``_prune`` of several parents at once (a child belongs to one parent)."""
-    spec.model.objects.filter(
-        **{f"{spec.parent_column}__in": parent_ids},
-        account=origin.account,
-        livemode=origin.livemode,
-        deleted=False,
-        event_created__lte=origin.created,
-    ).exclude(stripe_id__in=keep).update(deleted=True, deleted_at=origin.created)
+    scope = (origin.account, origin.livemode)
+    sql.prune_children(
+        spec.model, spec.parent_column, parent_ids, keep, scope=scope, created=origin.created
+    )
 
 
 def _prune(spec: Embedded, parent_id: str, keep: list[str], origin: Origin) -> None:
-    spec.model.objects.filter(
-        **{spec.parent_column: parent_id},
-        account=origin.account,
-        livemode=origin.livemode,
-        deleted=False,
-        event_created__lte=origin.created,
-    ).exclude(stripe_id__in=keep).update(deleted=True, deleted_at=origin.created)
+    scope = (origin.account, origin.livemode)
+    sql.prune_children(
+        spec.model, spec.parent_column, [parent_id], keep, scope=scope, created=origin.created
+    )
