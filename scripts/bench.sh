@@ -10,6 +10,9 @@
 # "scripts/bench.sh saas [args]" runs issue 14's benchmark on a simulated SaaS stream
 # (bench/saas_run.py: both paths over HTTP; BENCH_SAAS_DATABASE_URL, default
 # .../sm_bench_saas, is DROPPED); "scripts/bench.sh saas stream [args]" prints the stream.
+# "scripts/bench.sh catchup [args]" runs the catch-up benchmark (bench/catchup.py: events
+# listed from the Events API, recorded and mirrored; BENCH_CATCHUP_DATABASE_URL, default
+# .../sm_bench_catchup, is DROPPED).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -25,6 +28,10 @@ fi
 if [ "${1:-}" = "mirror" ]; then
   shift
   exec "$VENV/bin/python" -m bench.mirror "$@"
+fi
+if [ "${1:-}" = "catchup" ]; then
+  shift
+  exec "$VENV/bin/python" -m bench.catchup "$@"
 fi
 if [ "${1:-}" = "saas" ]; then
   shift

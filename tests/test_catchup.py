@@ -1,7 +1,8 @@
 """manage.py stripe_mirror_catchup (management/catchup.py, api/events.py) against our fake Stripe
-server: missed events recorded and processed oldest first, the inbox's deduplication both
-ways, the cursor and its margin, Connect, another API version, the 30-day retention, and
-webhooks racing the catch-up."""
+server: missed events recorded and processed oldest first, chunk after chunk, the inbox's
+deduplication both ways, the cursor and its margin, Connect, another API version, the 30-day
+retention, a chunk's failures (a handler, the mirror, the recording), and webhooks racing the
+catch-up."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import OperationalError, connections
 from django.test import Client
 
+from stripe_mirror import StripeEvent
+from stripe_mirror.dispatch import inbox
+from stripe_mirror.handlers import step as mirror
+from stripe_mirror.management import catchup as catchup_module
 from stripe_mirror.management.catchup import ENDPOINT
 from stripe_mirror.models import Customer, InboxEvent, Status
 from stripe_mirror.testing import post_event
@@ -86,6 +91,134 @@ def test_missed_events_are_recorded_and_processed_oldest_first(api: FakeStripe, 
 
 def _created(event: dict[str, Any]) -> int:
     return int(event["created"])
+
+
+def test_chunks_are_recorded_and_processed_oldest_first(
+    api: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve events of three customers in chunks of four: recorded in Stripe's created order,
+    every event of a chunk processed before those of the next, each customer's oldest first,
+    each once; the mirror holds each customer's newest state."""
+    monkeypatch.setattr(catchup_module, "CHUNK", 4)
+    customers = [api.add("customer", email=f"c{n}@example.com") for n in range(3)]
+    start = int(time.time()) - 600
+    # Emitted (stored) in an order unlike Stripe's: the listing sorts them by created.
+    seconds = [11, 3, 7, 0, 9, 5, 1, 10, 2, 6, 8, 4]
+    for second in seconds:
+        customer = customers[second % 3]
+        email = f"c{second % 3}-{second}@example.com"
+        api.emit("customer.updated", {**customer, "email": email}, created=start + second)
+    by_time = sorted(listed_events(api), key=_created)
+    assert len(by_time) == 12
+
+    out = catchup()
+
+    assert [r.stripe_id for r in InboxEvent.objects.order_by("id")] == [e["id"] for e in by_time]
+    place = {event["id"]: n for n, event in enumerate(by_time)}
+    order = HandlerCall.objects.filter(handler="record_call").order_by("id")
+    ran = [place[call.event_id] for call in order]
+    assert sorted(ran) == list(range(12))  # each once
+    assert [n // 4 for n in ran] == sorted(n // 4 for n in ran)  # chunk after chunk
+    for n in range(3):  # one customer's events oldest first
+        mine = [p for p in ran if by_time[p]["data"]["object"]["id"] == customers[n]["id"]]
+        assert mine == sorted(mine)
+    assert {c.stripe_id: c.email for c in Customer.objects.all()} == {
+        customers[n]["id"]: f"c{n}-{9 + n}@example.com" for n in range(3)
+    }
+    assert set(InboxEvent.objects.values_list("status", flat=True)) == {Status.PROCESSED}
+    assert "12      12" in out  # listed, recorded
+
+
+def test_a_failing_handler_in_a_chunk_fails_only_its_event(
+    api: FakeStripe, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user handler's failure is its event's (retried later): the chunk's batch is not
+    rolled back, every other event and handler runs once."""
+    monkeypatch.setattr(catchup_module, "CHUNK", 3)
+    for number in range(3):
+        api.create("customer", email=f"c{number}@example.com")
+    failing = api.emit("test.fail", {"id": "obj_fail", "object": "unknown"})
+    for number in range(3, 5):
+        api.create("customer", email=f"c{number}@example.com")
+    events = listed_events(api)
+    caplog.set_level("INFO", logger="stripe_mirror.processing")
+
+    out = catchup()
+
+    rows = {row.stripe_id: row for row in InboxEvent.objects.all()}
+    assert len(rows) == 6
+    broken = rows.pop(failing["id"])
+    assert (broken.status, broken.attempts) == (Status.FAILED, 1)
+    assert "handler failed on purpose" in broken.last_error
+    assert {(row.status, row.attempts) for row in rows.values()} == {(Status.PROCESSED, 1)}
+    assert calls() == {e["id"]: 1 for e in events}  # record_call ran for the failed one too
+    assert HandlerCall.objects.filter(handler="failing").count() == 0
+    assert "retrying one by one" not in caplog.text
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("platform  test")]
+    assert line.split()[-5:] == ["6", "6", "0", "5", "1"]  # listed ... processed, failed
+
+
+def test_a_failing_mirror_in_a_chunk_is_run_event_by_event(
+    api: FakeStripe, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mirror (the first step) failing on one event rolls its chunk's batch back; the
+    chunk's events then run one transaction each, oldest first: the broken one fails with no
+    handler run, every other event's handlers run once (the rolled-back batch's writes are
+    gone), and the next chunks run as batches again."""
+    monkeypatch.setattr(catchup_module, "CHUNK", 4)
+    customers = [api.create("customer", email=f"c{n}@example.com") for n in range(8)]
+    events = listed_events(api)
+    broken_id = customers[2]["id"]
+    real_sync = mirror.sync_event
+
+    def broken_for_one(event: StripeEvent, **kwargs: Any) -> None:
+        if (event.object or {}).get("id") == broken_id:
+            raise LookupError("mirror cannot apply this event")
+        real_sync(event, **kwargs)
+
+    monkeypatch.setattr(mirror, "sync_event", broken_for_one)
+    caplog.set_level("INFO", logger="stripe_mirror.processing")
+
+    catchup()
+
+    assert caplog.text.count("retrying one by one") == 1
+    broken = InboxEvent.objects.get(object_id=broken_id)
+    assert (broken.status, broken.attempts, broken.completed_handlers) == (Status.FAILED, 1, [])
+    assert f"[{mirror.NAME}]" in broken.last_error
+    others = InboxEvent.objects.exclude(pk=broken.pk)
+    assert {(row.status, row.attempts) for row in others} == {(Status.PROCESSED, 1)}
+    assert calls() == {e["id"]: 1 for e in events if e["id"] != broken.stripe_id}
+    assert Customer.objects.count() == 7
+    oldest_first = events[::-1]
+    oldest_first.sort(key=_created)
+    assert broken.stripe_id in {e["id"] for e in oldest_first[:4]}  # the first chunk's
+
+
+def test_a_chunk_that_cannot_be_recorded_together_is_recorded_one_at_a_time(
+    api: FakeStripe, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the chunk's upsert fails (a deadlock with another catch-up, for one), nothing of it
+    is kept, and its events are recorded as the endpoint records them, then processed once."""
+    for number in range(3):
+        api.create("customer", email=f"c{number}@example.com")
+    events = listed_events(api)
+
+    def deadlocked(*args: Any, **kwargs: Any) -> Any:
+        InboxEvent.objects.create(
+            stripe_id=events[0]["id"], type="x", created=datetime.now(UTC), endpoint="lost"
+        )  # a write of the failed transaction: rolled back with it
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(inbox, "record_many", deadlocked)
+    caplog.set_level("INFO", logger="stripe_mirror.catchup")
+    out = catchup()
+
+    assert "recording them one at a time" in caplog.text
+    assert {(row.endpoint, row.status) for row in InboxEvent.objects.all()} == {
+        (ENDPOINT, Status.PROCESSED)
+    }
+    assert calls() == {e["id"]: 1 for e in events}
+    assert "3       3" in out
 
 
 def test_events_delivered_by_webhook_are_not_recorded_again(api: FakeStripe, post: Any) -> None:
@@ -188,9 +321,14 @@ def test_every_and_since_are_checked(api: FakeStripe) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_webhooks_racing_the_catch_up_run_each_handler_once(api: FakeStripe) -> None:
+@pytest.mark.parametrize("chunk", [catchup_module.CHUNK, 16])
+def test_webhooks_racing_the_catch_up_run_each_handler_once(
+    api: FakeStripe, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """While catch-up lists and delivers 150 missed events (slowly), webhooks deliver the same
-    events: every event is recorded once and its handler runs exactly once."""
+    events: every event is recorded once and its handler runs exactly once, whether catch-up
+    records them in one chunk or in ten."""
+    monkeypatch.setattr(catchup_module, "CHUNK", chunk)
     for number in range(150):
         api.create("customer", email=f"c{number}@example.com")
     events = listed_events(api)

@@ -1,4 +1,5 @@
-"""inbox.record(): one upsert per delivery, deduplicated by event id, on every database."""
+"""inbox.record(): one upsert per delivery, deduplicated by event id, on every database; and
+inbox.record_many(), the same for many events at once (catch-up)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from stripe_mirror.dispatch import inbox
 from stripe_mirror.dispatch.inbox import Recorded
+from stripe_mirror.dispatch.sql import record as record_sql
 from stripe_mirror.models import InboxEvent, Status
 from stripe_mirror.testing import build_event, encode, event_id
+from stripe_mirror.verification import envelope
 from tests import live
 
 pytestmark = pytest.mark.django_db
@@ -152,6 +156,55 @@ def test_redelivery_of_a_pending_event_keeps_its_turn(record: Record) -> None:
 
     assert (again.status, again.delivery_count) == (Status.PENDING, 2)
     assert InboxEvent.objects.get(pk=recorded.pk).next_attempt_at == turn
+
+
+@pytest.mark.parametrize("document", [True, False], ids=["json-document", "values"])
+def test_record_many_records_as_record_does_in_the_order_given(
+    record: Record, document: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New events are inserted in the order given (their ids follow it), one already there is
+    a redelivery (counted, a failed one due again, a processed one left alone), and each
+    gets the row's state after the write, in the order given; more events than one
+    statement takes. On PostgreSQL the rows go as one JSON document, or (``values``: a value
+    JSON cannot carry) as VALUES lists, as on the other databases."""
+    if not document:
+        monkeypatch.setattr(record_sql, "_as_json", lambda rows: None)
+    failed, processed = record(build_event("customer.updated")), record(build_event("x.y"))
+    _set(failed.pk, status=Status.FAILED, attempts=2, next_attempt_at=None)
+    _set(processed.pk, status=Status.PROCESSED, attempts=1, next_attempt_at=None)
+    new = [build_event("invoice.paid", created=1_767_225_600 + n) for n in range(150)]
+    again = [
+        build_event("customer.updated", id=failed.stripe_id),
+        build_event("x.y", id=processed.stripe_id),
+    ]
+    given = [*new[:70], again[0], *new[70:], again[1]]
+    assert len(given) > record_sql.ROWS_PER_STATEMENT
+    bodies = [encode(event) for event in given]
+
+    with transaction.atomic():
+        recorded = inbox.record_many([(envelope.parse(b), b) for b in bodies], "(events-api)")
+
+    assert [r.stripe_id for r in recorded] == [event["id"] for event in given]
+    fresh = [r for r in recorded if r.pk not in (failed.pk, processed.pk)]
+    assert [r.pk for r in fresh] == sorted(r.pk for r in fresh)
+    assert {(r.status, r.delivery_count) for r in fresh} == {(Status.PENDING, 1)}
+    assert (recorded[70].pk, recorded[70].status, recorded[70].delivery_count) == (
+        failed.pk,
+        Status.PENDING,
+        2,
+    )
+    assert (recorded[-1].pk, recorded[-1].status, recorded[-1].needs_processing) == (
+        processed.pk,
+        Status.PROCESSED,
+        False,
+    )
+    rows = {row.stripe_id: row for row in InboxEvent.objects.all()}
+    assert len(rows) == 152
+    assert rows[new[0]["id"]].body == bodies[0].decode()
+    assert rows[new[0]["id"]].endpoint == "(events-api)"
+    assert rows[new[0]["id"]].created == datetime(2026, 1, 1, tzinfo=UTC)
+    assert rows[failed.stripe_id].endpoint == "default"  # the first delivery's
+    assert rows[failed.stripe_id].attempts == 2
 
 
 def test_thin_event_is_recorded_skipped_and_stays_skipped(record: Record) -> None:

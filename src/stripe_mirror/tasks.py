@@ -17,7 +17,7 @@ this path, outside ``dispatch/``, because queue backends store the task's path,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib.util import find_spec
@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
 
 from . import conf
-from .dispatch.batch import attempt_due
+from .dispatch.batch import attempt_due, attempt_listed
 from .dispatch.outcome import Decision, Outcome
 from .dispatch.run import attempt
 from .logs import event_extra
@@ -78,6 +78,15 @@ def process_due(limit: int = 50, *, related: int | None = None) -> list[tuple[st
     decisions = attempt_due(limit, related=related)
     schedule_retries(decisions)
     return [(d.stripe_id, d.outcome) for d in decisions]
+
+
+def process_listed(pks: Sequence[int]) -> list[Outcome]:
+    """``dispatch.attempt_listed`` (the events ``pks``, due and free, as one batch; the others
+    skipped), with the failed events' retries handed to the queue backend; one outcome per
+    pk, in order."""
+    decisions = attempt_listed(pks)
+    schedule_retries(decisions)
+    return [d.outcome for d in decisions]
 
 
 def schedule_retries(decisions: Iterable[Decision]) -> None:

@@ -11,6 +11,7 @@ a failed attempt).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 from django.db import DatabaseError, router, transaction
 
@@ -18,7 +19,7 @@ from ..db import lock_order
 from ..failures import describe
 from ..models import InboxEvent
 from . import claim
-from .outcome import Decision, Outcome, save_processed
+from .outcome import Decision, Outcome, save_processed, skipped
 from .run import FirstStepFailed, Parsed, attempt, parse, run, run_first_step
 from .steps import first_step
 
@@ -35,26 +36,38 @@ def attempt_due(limit: int = 50, *, related: int | None = None) -> list[Decision
     """A batch (``_attempt_batch``), then due thin events one by one, as many as the batch left
     room for and at least one: a thin event is fetched from Stripe before its row is claimed,
     so it never joins a batch (whose transaction would hold every row it locked meanwhile)."""
-    decisions = _attempt_batch(limit, related)
     alias = router.db_for_write(InboxEvent)
+    more = limit if related is None else related
+    decisions = _attempt_batch(alias, lambda: claim.claim_due(alias, limit, more))
     thin = claim.due_thin(alias, max(1, limit - len(decisions)))
     return decisions + [attempt(pk) for pk in thin]
 
 
-def _attempt_batch(limit: int, related: int | None) -> list[Decision]:
-    """Process up to ``limit`` due events in one transaction, the longest due first, and up to
-    ``related`` (default: ``limit``) more due events about the same objects (``claim_due``).
+def attempt_listed(pks: Sequence[int]) -> list[Decision]:
+    """The events ``pks`` as one batch (``_attempt_batch``): those that are due and that no
+    other processor holds (``claim.claim_listed``; never a thin one), the others skipped.
+    One decision per pk, in the order given. Catch-up processes a chunk of listed events so."""
+    if not pks:
+        return []
+    alias = router.db_for_write(InboxEvent)
+    decided = {d.pk: d for d in _attempt_batch(alias, lambda: claim.claim_listed(alias, pks))}
+    return [decided.get(pk) or skipped(pk) for pk in pks]
+
+
+def _attempt_batch(alias: str, claiming: Callable[[], list[InboxEvent]]) -> list[Decision]:
+    """Process the events ``claiming`` claims (``claim.claim_due``: up to ``limit`` due
+    events, the longest due first, and up to ``related`` more due events about the same
+    objects) in one transaction.
 
     The events of a batch have no savepoint each (only their user handlers do): when one
     event's first step fails, or the batch loses a deadlock or cannot commit, the whole
-    batch is rolled back and its events are processed again one transaction each, so that
-    one bad event cannot hold back the others.
+    batch is rolled back and its events are processed again one transaction each, in the
+    order they were claimed, so that one bad event cannot hold back the others.
     """
-    alias = router.db_for_write(InboxEvent)
     claimed: list[InboxEvent] = []
     try:
         with transaction.atomic(using=alias):
-            claimed = claim.claim_due(alias, limit, limit if related is None else related)
+            claimed = claiming()
             processed: list[InboxEvent] = []
             with first_step().batch(_object_key(row) for row in claimed if row.object_id):
                 decisions = _run_batch(claimed, alias, processed)

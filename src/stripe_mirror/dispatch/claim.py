@@ -8,7 +8,7 @@ releases it with its connection, leaving the event pending.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connections
@@ -98,6 +98,15 @@ def claim_due(alias: str, limit: int, related: int) -> list[InboxEvent]:
         return claimed  # everything due is claimed already (or held by others)
     more = due.filter(object_id__in=objects).exclude(pk__in=[row.pk for row in claimed])
     return claimed + list(more.order_by("next_attempt_at", "id")[:related])
+
+
+def claim_listed(alias: str, pks: Sequence[int]) -> list[InboxEvent]:
+    """The events ``pks`` that are due and no other processor holds, locked, in the order
+    given (catch-up: the order Stripe created them). Thin events are left out, as from
+    ``claim_due``."""
+    due = _due(_locking(alias)).filter(pk__in=list(pks)).exclude(kind=EventKind.THIN)
+    rows = {row.pk: row for row in due}
+    return [rows[pk] for pk in pks if pk in rows]
 
 
 def due_count() -> int:

@@ -56,12 +56,18 @@ def _changed_at(discount: Discount) -> datetime:
 @after_write_of(Customer)
 def discount_events_after_snapshot(customers: list[Customer]) -> None:
     """Apply the discount events that are newer than each customer's snapshot just written
-    (they were delivered before it): one query for all the customers of one scope."""
+    (they were delivered before it): for all the customers of one scope, one query for those
+    that some discount names (plain SQL), then one for their discounts."""
     scopes: dict[tuple[str, bool], list[Customer]] = {}
     for customer in customers:
         if customer.event_created is not None:
             scopes.setdefault((customer.account, customer.livemode), []).append(customer)
-    for (account, livemode), group in scopes.items():
+    for (account, livemode), scoped in scopes.items():
+        ids = [c.stripe_id for c in scoped]
+        named = sql.present(Discount, "customer_id", ids, account=account, livemode=livemode)
+        group = [c for c in scoped if c.stripe_id in named]  # most customers have none
+        if not group:
+            continue
         since = min(c.event_created for c in group if c.event_created is not None)
         discounts = Discount.objects.filter(
             Q(deleted=False, event_created__gte=since) | Q(deleted=True, deleted_at__gte=since),

@@ -2,16 +2,23 @@
 
 For one mode and account: list ``/v1/events`` from a start (``--since``, or the newest event
 the inbox holds for that mode and account minus ``CATCHUP_MARGIN``, or the whole retention
-window), keep those whose id the inbox does not hold, and deliver each one, oldest first by
-Stripe's ``created``, exactly as the webhook endpoint would: ``inbox.record`` with the
-event's JSON as the body, under the reserved endpoint name ``ENDPOINT`` (the inbox has no
-column for an event's source: the endpoint name is it), ``event_recorded``, then processing
-through the normal dispatch (``tasks.process``) before the next event is recorded.
+window), keep those whose id the inbox does not hold, and deliver them oldest first by
+Stripe's ``created``, ``CHUNK`` at a time, as the webhook endpoint would have: recorded with
+the event's JSON as the body, under the reserved endpoint name ``ENDPOINT`` (the inbox has
+no column for an event's source: the endpoint name is it), in one transaction per chunk
+(``inbox.record_many``, the endpoint's upsert for many rows); ``event_recorded`` for each once
+the chunk is committed; then processed through the normal dispatch as one batch, as a
+worker's (``tasks.process_listed``: grouped by object, each object's events oldest first,
+and one transaction per event when the batch is rolled back), before the next chunk is
+recorded. So handlers see each object's events oldest first, and the events of a chunk before
+those of the next (a worker running meanwhile may take some of a chunk's events first, and
+processes them by the same rules); the mirror does not depend on the order (docs/mirror.md).
 
 Safe next to webhooks, workers and other catch-ups: the inbox deduplicates by event id (a
 webhook that brings the same event afterwards is a duplicate, and one that came first makes
 catch-up's record a duplicate), and an event is processed under its row's claim, so its
-handlers run once whichever path brought it first.
+handlers run once whichever path brought it first (an event a worker or a webhook is
+processing is skipped by the catch-up's claim).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 
 import orjson
 import stripe
+from django.db import DatabaseError, router, transaction
 from django.db.models import Max
 
 from .. import signals, tasks
@@ -32,6 +40,8 @@ from ..api.events import RETENTION, event_pages
 from ..dispatch import inbox
 from ..dispatch.outcome import Outcome
 from ..errors import WebhookRejected
+from ..events import Envelope
+from ..failures import describe
 from ..logs import event_extra
 from ..models import InboxEvent
 from ..verification import envelope
@@ -42,6 +52,9 @@ logger = logging.getLogger("stripe_mirror.catchup")
 #: parentheses keep it apart from any endpoint a URL can name (``ENDPOINTS`` keys are URL
 #: path segments, and the admin and the status command show it as it is).
 ENDPOINT = "(events-api)"
+#: Listed events recorded in one transaction, then processed as one batch: a chunk. Chunks
+#: are delivered oldest first, each processed before the next one is recorded.
+CHUNK = 500
 
 
 @dataclass
@@ -87,8 +100,8 @@ def window(
 
 
 def catch_up(client: stripe.StripeClient, run: Run, report: Callable[[Run], None]) -> Run:
-    """List the run's window, then deliver every event the inbox does not hold, oldest first;
-    ``report`` is called after each page and each event."""
+    """List the run's window, then deliver every event the inbox does not hold, oldest first,
+    ``CHUNK`` at a time; ``report`` is called after each page and each chunk."""
     missing: list[dict[str, Any]] = []
     for page in event_pages(client, int(run.start.timestamp())):
         ids = [str(event.get("id")) for event in page]
@@ -101,34 +114,74 @@ def catch_up(client: stripe.StripeClient, run: Run, report: Callable[[Run], None
     # among the events of one second.
     missing.reverse()
     missing.sort(key=lambda event: int(event.get("created") or 0))
-    for event in missing:
-        deliver(event, run)
+    for start in range(0, len(missing), CHUNK):
+        deliver(missing[start : start + CHUNK], run)
         report(run)
     return run
 
 
-def deliver(event: dict[str, Any], run: Run) -> None:
-    """Record one listed event as a webhook delivery of it would be, and process it."""
-    if run.account and not event.get("account"):
-        # A Connect webhook names its account; a listing through Stripe-Account may not.
-        event = {**event, "account": run.account}
-    body = orjson.dumps(event)
+def deliver(events: list[dict[str, Any]], run: Run) -> None:
+    """Record a chunk of listed events (oldest first) as webhook deliveries of them would be,
+    in one transaction (``_record``); once it is committed, send ``event_recorded`` for
+    each; then process those that need it as one batch of the normal dispatch, in that order
+    (``tasks.process_listed``: the batch's fallbacks included)."""
+    readable = _readable(events, run)
+    recorded = _record(readable)
+    for (parsed, _), delivery in zip(readable, recorded, strict=True):
+        if delivery.first_delivery:
+            run.recorded += 1
+        else:
+            run.present += 1
+        for receiver, result in signals.event_recorded.send_robust(
+            sender=Run, recorded=delivery, envelope=parsed, endpoint=ENDPOINT
+        ):
+            if isinstance(result, Exception):
+                extra = event_extra(parsed, inbox_id=delivery.pk)
+                logger.error("event_recorded receiver %r raised %r", receiver, result, extra=extra)
+    due = [delivery.pk for delivery in recorded if delivery.needs_processing]
+    run.outcomes.update(tasks.process_listed(due))
+
+
+def _readable(events: list[dict[str, Any]], run: Run) -> list[tuple[Envelope, bytes]]:
+    """The chunk's events as a webhook would bring them (the body, parsed); one the inbox
+    refuses, as it would refuse the webhook, is counted unreadable, and an id listed twice
+    is present the second time."""
+    readable: list[tuple[Envelope, bytes]] = []
+    seen: set[str] = set()
+    for listed in events:
+        event = listed
+        if run.account and not event.get("account"):
+            # A Connect webhook names its account; a listing through Stripe-Account may not.
+            event = {**event, "account": run.account}
+        body = orjson.dumps(event)
+        try:
+            parsed = envelope.parse(body)
+        except WebhookRejected as exc:
+            run.unreadable += 1
+            logger.warning("catch-up: event %s not recorded: %s", event.get("id"), exc.detail)
+            continue
+        if parsed.id in seen:
+            run.present += 1
+            continue
+        seen.add(parsed.id)
+        readable.append((parsed, body))
+    return readable
+
+
+def _record(readable: list[tuple[Envelope, bytes]]) -> list[inbox.Recorded]:
+    """The chunk in the inbox, committed together. Should that fail (a deadlock with another
+    catch-up recording the same events in another order, a statement too large), the events
+    are recorded one at a time as the endpoint records them, each committed by itself."""
+    if not readable:
+        return []
+    alias = router.db_for_write(InboxEvent)
     try:
-        parsed = envelope.parse(body)
-    except WebhookRejected as exc:
-        run.unreadable += 1
-        logger.warning("catch-up: event %s not recorded: %s", event.get("id"), exc.detail)
-        return
-    recorded = inbox.record(parsed, ENDPOINT, body)
-    if recorded.first_delivery:
-        run.recorded += 1
-    else:
-        run.present += 1
-    for receiver, result in signals.event_recorded.send_robust(
-        sender=Run, recorded=recorded, envelope=parsed, endpoint=ENDPOINT
-    ):
-        if isinstance(result, Exception):
-            extra = event_extra(parsed, inbox_id=recorded.pk)
-            logger.error("event_recorded receiver %r raised %r", receiver, result, extra=extra)
-    if recorded.needs_processing:
-        run.outcomes[tasks.process(recorded.pk)] += 1
+        with transaction.atomic(using=alias):
+            return inbox.record_many(readable, ENDPOINT)
+    except DatabaseError as exc:
+        logger.info(
+            "catch-up: %d events not recorded together (%s); recording them one at a time",
+            len(readable),
+            describe(exc),
+        )
+        return [inbox.record(parsed, ENDPOINT, body) for parsed, body in readable]
