@@ -2,6 +2,7 @@
 
     python -m bench.catchup [--events 20000] [--customers 1000 --months 6] [--latency 0]
     python -m bench.catchup --src /tmp/old/src      (the same run on another copy of src/)
+    python -m bench.catchup --jobs 2                (the command's --jobs: lane processes)
 
 1. plays the simulated SaaS of bench/saas_world.py (padded by bench/saas.py to Stripe's sizes:
    2-5 KB an event) and takes its first ``--events`` events (a complete sub-world: every
@@ -57,6 +58,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     add("--latency", type=float, default=0.0, help="seconds added to every API request")
     add("--src", default=str(ROOT / "src"), help="the library's src/ to run (an A/B)")
     add("--profile", default="", help="py-spy's folded stacks of the command to this file")
+    add("--jobs", type=int, default=1, help="the command's --jobs (lane processes)")
     add("--count", action="store_true", help="count the command's statements (not timed)")
     add("--child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -100,6 +102,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     database.fresh(opts.database_url)
     env = environment(opts.database_url, opts.src)
     os.environ.update(environment(opts.database_url, str(ROOT / "src")))
+    sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "example")]
     import django
 
     django.setup()  # the fake builds its answers with the library (this checkout's src/)
@@ -114,7 +117,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
         env["BENCH_STRIPE_MIRROR"] = json.dumps(extra)
         load_before = procs.loadavg()
         began = time.monotonic()
-        child = [sys.executable, "-m", "bench.catchup", "--child"]
+        child = [sys.executable, "-m", "bench.catchup", "--child", "--jobs", str(opts.jobs)]
         if opts.count:
             child.append("--count")
         if opts.profile:  # bench/profile_summary.py reads it
@@ -161,6 +164,7 @@ def report(  # noqa: PLR0917 - the run's figures, once
         "accounts": ["platform", *accounts],
         "body_bytes": {"p50": saas.pct(sizes, 50), "p95": saas.pct(sizes, 95)},
         "latency_s": opts.latency,
+        "jobs": opts.jobs,
         "src": opts.src,
         "requests": requests,
         "events_per_s": round(count / seconds),
@@ -178,6 +182,7 @@ def report(  # noqa: PLR0917 - the run's figures, once
         "check": check(opts, events),
         "load_before": load_before,
         "load_after": procs.loadavg(),
+        "machine_loop_s": procs.speed(),
         "postgres": database.settings(opts.database_url),
     }
 
@@ -206,9 +211,11 @@ def check(opts: argparse.Namespace, events: saas.Stream) -> dict[str, Any]:
     }
 
 
-def child(counts: bool) -> None:
-    """In the child: the catch-up, timed, with this process's and its backend's CPU; or with
-    its statements counted (``counts``: Django's query log, which costs time)."""
+def child(counts: bool, jobs: int) -> None:
+    """In the child: the catch-up, timed, with the CPU of this process and its lane processes
+    (``jobs``), and of PostgreSQL (every process of the server: the backends of the lanes,
+    which come and go, and the server's own, its WAL writer's fsyncs included); or with its
+    statements counted (``counts``: Django's query log, which costs time, one process)."""
     import django
 
     django.setup()
@@ -221,23 +228,38 @@ def child(counts: bool) -> None:
         (backend,) = cursor.fetchone()
     out = io.StringIO()
     counting = CaptureQueriesContext(connection) if counts else contextlib.nullcontext()
-    cpu, backend_cpu = time.process_time(), procs.cpu_seconds([backend])[backend]
+    server = procs.parent(backend)
+    cpu, server_cpu = _own_cpu(), _server_cpu(server)
     began = time.monotonic()
     with counting:
         call_command(
-            "stripe_mirror_catchup", "--plain", "--accounts", "all", stdout=out, stderr=out
+            "stripe_mirror_catchup",
+            *("--plain", "--accounts", "all", *(("--jobs", str(jobs)) if jobs > 1 else ())),
+            stdout=out,
+            stderr=out,
         )
     seconds = time.monotonic() - began
-    used, backend_used = time.process_time() - cpu, procs.cpu_seconds([backend])[backend]
     result = {
         "seconds": seconds,
-        "cpu_s": used,
-        "postgres_cpu_s": backend_used - backend_cpu,
+        "cpu_s": _own_cpu() - cpu,
+        "postgres_cpu_s": _server_cpu(server) - server_cpu,
         "summary": _table(out.getvalue()),
     }
     if isinstance(counting, CaptureQueriesContext):
         result["statements"] = Counter(q["sql"].split(None, 1)[0].upper() for q in counting)
     print(json.dumps(result))
+
+
+def _own_cpu() -> float:
+    """This process's CPU seconds and its children's that have ended (the lanes)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _server_cpu(postmaster: int) -> float:
+    """PostgreSQL's CPU seconds: its processes alive now and those that have ended."""
+    alive = procs.cpu_seconds(procs.descendants(postmaster))
+    return procs.cpu_seconds([postmaster], children=True)[postmaster] + sum(alive.values())
 
 
 def _table(output: str) -> list[str]:
@@ -250,7 +272,7 @@ def _table(output: str) -> list[str]:
 def main() -> None:
     opts = options()
     if opts.child:
-        child(opts.count)
+        child(opts.count, opts.jobs)
         return
     result = run(opts)
     print(json.dumps(result, indent=2))

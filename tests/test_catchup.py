@@ -321,13 +321,14 @@ def test_every_and_since_are_checked(api: FakeStripe) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("chunk", [catchup_module.CHUNK, 16])
+@pytest.mark.parametrize(("chunk", "jobs"), [(catchup_module.CHUNK, 1), (16, 1), (16, 3)])
 def test_webhooks_racing_the_catch_up_run_each_handler_once(
-    api: FakeStripe, chunk: int, monkeypatch: pytest.MonkeyPatch
+    api: FakeStripe, chunk: int, jobs: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While catch-up lists and delivers 150 missed events (slowly), webhooks deliver the same
     events: every event is recorded once and its handler runs exactly once, whether catch-up
-    records them in one chunk or in ten."""
+    records them in one chunk or in ten, in one process or in three (``--jobs``; one on
+    SQLite)."""
     monkeypatch.setattr(catchup_module, "CHUNK", chunk)
     for number in range(150):
         api.create("customer", email=f"c{number}@example.com")
@@ -336,7 +337,7 @@ def test_webhooks_racing_the_catch_up_run_each_handler_once(
 
     def catch_up_then_close() -> None:
         try:
-            catchup()
+            catchup("--jobs", str(jobs))
         finally:
             connections.close_all()  # this thread's connection
 

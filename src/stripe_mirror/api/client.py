@@ -60,6 +60,21 @@ class RateLimiter:
         return wait
 
 
+#: This process's share of ``API_RATE_LIMIT``: less than 1 in each of several processes that
+#: split the rate between them (``forked``).
+_share = 1.0
+
+
+def forked(share: float = 1.0) -> None:
+    """In a process forked from one that may have used the API: forget its clients (their
+    HTTP sessions' connections belong to the parent) and limiters, and take ``share`` of
+    ``API_RATE_LIMIT`` from now on (several processes splitting the rate)."""
+    global _share  # noqa: PLW0603 - one value for the process, set once after a fork
+    _share = share
+    _client.cache_clear()
+    rate_limiter.cache_clear()
+
+
 @lru_cache(maxsize=8)
 def rate_limiter(livemode: bool, rate: float) -> RateLimiter:
     """The process's limiter for one mode (a new one when the setting changes)."""
@@ -103,7 +118,7 @@ def client_for(
         base=conf.api_base(),
         timeout=conf.api_timeout(),
         retries=conf.api_max_retries(),
-        limiter=rate_limiter(livemode, conf.api_rate_limit()),
+        limiter=rate_limiter(livemode, conf.api_rate_limit() * _share),
     )
 
 
@@ -132,4 +147,4 @@ def _client(
     )
 
 
-__all__ = ["ApiNotConfigured", "RateLimiter", "client_for", "rate_limiter"]
+__all__ = ["ApiNotConfigured", "RateLimiter", "client_for", "forked", "rate_limiter"]

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -45,6 +46,7 @@ from ..failures import describe
 from ..logs import event_extra
 from ..models import InboxEvent
 from ..verification import envelope
+from .catchup_lanes import deliver_in_lanes
 
 logger = logging.getLogger("stripe_mirror.catchup")
 
@@ -99,9 +101,13 @@ def window(
     return Run(livemode, account, start=max(since, oldest), end=now, asked=cut)
 
 
-def catch_up(client: stripe.StripeClient, run: Run, report: Callable[[Run], None]) -> Run:
+def catch_up(
+    client: stripe.StripeClient, run: Run, report: Callable[[Run], None], *, jobs: int = 1
+) -> Run:
     """List the run's window, then deliver every event the inbox does not hold, oldest first,
-    ``CHUNK`` at a time; ``report`` is called after each page and each chunk."""
+    ``CHUNK`` at a time; ``report`` is called after each page and each chunk. With ``jobs``
+    above 1 and more than a chunk to deliver, in that many processes, each the events of its
+    share of the customers (``catchup_lanes``)."""
     missing: list[dict[str, Any]] = []
     for page in event_pages(client, int(run.start.timestamp())):
         ids = [str(event.get("id")) for event in page]
@@ -114,6 +120,12 @@ def catch_up(client: stripe.StripeClient, run: Run, report: Callable[[Run], None
     # among the events of one second.
     missing.reverse()
     missing.sort(key=lambda event: int(event.get("created") or 0))
+    if jobs > 1 and len(missing) > CHUNK:
+        fresh = partial(Run, run.livemode, run.account, run.start, run.end)
+        deliver_in_lanes(
+            missing, run, jobs=jobs, size=CHUNK, deliver=deliver, report=report, fresh=fresh
+        )
+        return run
     for start in range(0, len(missing), CHUNK):
         deliver(missing[start : start + CHUNK], run)
         report(run)

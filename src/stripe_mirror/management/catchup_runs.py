@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import Error
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from ..models import CatchupRun, CatchupStatus, InboxEvent
@@ -31,19 +31,26 @@ def resume(livemode: bool, account: str, margin: timedelta) -> datetime | None:
     end of the newest done run's window or the newest event the inbox holds, whichever is
     older, minus ``margin``. The inbox alone is not enough after an outage of the whole site:
     the first webhook after it moves the inbox's newest event past the events missed during
-    it, while the last done run still ends before them. None when no run finished done:
-    ``window`` then starts from the inbox alone."""
-    ended = (
-        CatchupRun.objects.filter(livemode=livemode, account=account, status=CatchupStatus.DONE)
-        .order_by("-id")
-        .values_list("window_end", flat=True)
-        .first()
-    )
+    it, while the last done run still ends before them. A run stored since, that did not
+    finish done (failed, interrupted, killed, or still running), moves the start back to its
+    own start: a run in several processes (``--jobs``) records each lane's events in order,
+    not the whole run's, so the newest event it recorded says nothing of what a failed lane
+    left. None when no run is stored: ``window`` then starts from the inbox alone."""
+    runs = CatchupRun.objects.filter(livemode=livemode, account=account).order_by("-id")
+    ended = runs.filter(status=CatchupStatus.DONE).values_list("id", "window_end").first()
+    since = runs if ended is None else runs.filter(id__gt=ended[0])
+    # Its start is the margin before its cursor already: not moved back again (a run failing
+    # round after round would otherwise start a margin earlier each time).
+    unfinished: datetime | None = since.exclude(status=CatchupStatus.DONE).aggregate(
+        start=Min("window_start")
+    )["start"]
     if ended is None:
-        return None
-    rows = InboxEvent.objects.filter(livemode=livemode, account=account)
-    newest = rows.aggregate(newest=Max("created"))["newest"]
-    return min(ended, newest or ended) - margin
+        return unfinished
+    newest = InboxEvent.objects.filter(livemode=livemode, account=account).aggregate(
+        newest=Max("created")
+    )["newest"]
+    start = min(ended[1], newest or ended[1]) - margin
+    return start if unfinished is None else min(start, unfinished)
 
 
 def _values(run: Run) -> dict[str, object]:

@@ -3,6 +3,7 @@
     manage.py stripe_mirror_catchup                      # once, the platform, test mode
     manage.py stripe_mirror_catchup --accounts all --live --every 5m
     manage.py stripe_mirror_catchup --since 2026-01-01T12:00
+    manage.py stripe_mirror_catchup --accounts all --jobs 2   # a long outage, two processes
 
 Lists ``/v1/events`` for each mode's account from the newest event the inbox holds for it,
 or the end of the last completed run if older, minus ``CATCHUP_MARGIN`` (or ``--since``;
@@ -24,15 +25,16 @@ from typing import Any, TextIO
 
 import stripe
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections, router
 
 from stripe_mirror import conf
 from stripe_mirror.api import ApiNotConfigured, client_for
 from stripe_mirror.management.catchup import Run, catch_up, window
 from stripe_mirror.management.catchup_display import Display, summary
+from stripe_mirror.management.catchup_lanes import LaneFailed, can_fork
 from stripe_mirror.management.catchup_runs import Stored, resume
 from stripe_mirror.management.selection import accounts, moment
-from stripe_mirror.models import CatchupStatus
+from stripe_mirror.models import CatchupStatus, InboxEvent
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -64,6 +66,13 @@ class Command(BaseCommand):
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--once", action="store_true", help="one catch-up, then exit (default)")
         mode.add_argument("--every", default="", help="catch up every 30s, 5m, 1h... until Ctrl-C")
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="processes that record and process the missing events, each those of its "
+            "share of the customers (default 1; PostgreSQL and MySQL/MariaDB only)",
+        )
         parser.add_argument("--plain", action="store_true", help="plain lines, no progress bars")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -71,6 +80,7 @@ class Command(BaseCommand):
         every = _interval(options["every"])
         margin = conf.catchup_margin() if options["margin"] is None else options["margin"]
         livemode = bool(options["live"])
+        self.jobs = self._jobs(options["jobs"])
         try:
             chosen = accounts(options["accounts"], livemode)
         except ApiNotConfigured as exc:
@@ -89,6 +99,23 @@ class Command(BaseCommand):
             self.loop(chosen, livemode, since, timedelta(seconds=margin), every)
         except KeyboardInterrupt:
             self.stdout.write("stopped")
+
+    def _jobs(self, jobs: int) -> int:
+        """``--jobs``, or 1 where several processes cannot run or would gain nothing."""
+        if jobs < 1:
+            raise CommandError(f"--jobs: at least 1, not {jobs}")
+        if jobs == 1:
+            return 1
+        vendor = connections[router.db_for_write(InboxEvent)].vendor
+        if vendor == "sqlite":
+            self.stderr.write(
+                f"--jobs {jobs}: SQLite lets one process write at a time; catching up in one"
+            )
+            return 1
+        if not can_fork():
+            self.stderr.write(f"--jobs {jobs}: this platform cannot fork; catching up in one")
+            return 1
+        return jobs
 
     def loop(
         self,
@@ -144,8 +171,8 @@ class Command(BaseCommand):
         stored.start(run)
         status, error = CatchupStatus.DONE, ""
         try:
-            catch_up(client_for(run.livemode, run.account), run, stored)
-        except (stripe.StripeError, DatabaseError) as exc:
+            catch_up(client_for(run.livemode, run.account), run, stored, jobs=self.jobs)
+        except (stripe.StripeError, DatabaseError, LaneFailed) as exc:
             status, error = CatchupStatus.FAILED, _message(exc)
             self.stderr.write(f"{run.where}: catch-up failed: {error}")
             if isinstance(exc, DatabaseError):
