@@ -31,8 +31,13 @@ pytestmark = [
 _WRITE_TIME = {"id", "stripe_id", "synced_at"}
 
 
+#: One moment for every read of this module: two inserts a test compares must not straddle a
+#: second (the watermark of an API read is the second before it started).
+_READ_AT = datetime.now(UTC)
+
+
 def origin() -> Origin:
-    return read_origin(datetime.now(UTC), label="backfill", account="", livemode=False)
+    return read_origin(_READ_AT, label="backfill", account="", livemode=False)
 
 
 def columns(row: StripeModel) -> dict[str, Any]:

@@ -5,6 +5,9 @@
 - ``lock_order``: the one order in which every transaction takes row locks on the rows of
   Stripe objects, so that a worker's batch and a link pass wait for each other instead of
   deadlocking.
+- ``cursor``: the cursor the library's own statements run on, one per connection, made
+  once and used again (Django makes a new one for each ``connection.cursor()``, which cost
+  more CPU than running a small statement: docs/benchmarks.md).
 - ``update``, ``save_fields`` and ``prepare``: write a row's fields without building the
   statement with the ORM each time. The processor and the sync write a row or two for every
   event; the ORM spends about half a millisecond compiling each such statement, more than
@@ -19,7 +22,8 @@ Imports only Django and the models' fields: nothing of any stage.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
@@ -28,6 +32,40 @@ from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 T = TypeVar("T")
+
+#: Attribute of a database connection: its cursor for the library's statements, with the
+#: driver connection and the query-logging state it was made for.
+_CURSOR = "_stripe_mirror_cursor"
+
+
+def _checked(connection: BaseDatabaseWrapper) -> bool:
+    return bool(getattr(connection, "health_check_done", True))
+
+
+@contextmanager
+def cursor(connection: BaseDatabaseWrapper) -> Iterator[Any]:
+    """A cursor of ``connection`` (Django's ``CursorWrapper``, whose ``execute`` translates
+    errors and checks the transaction as always) for statements whose results are read at
+    once, inside the ``with``: the one made for this connection before, unless the
+    connection was made again (closed, reconnected), query logging was switched on or off
+    since (``CaptureQueriesContext``, ``DEBUG``), or the connection is due its health check
+    (``CONN_HEALTH_CHECKS``, at a request's first statement); then a new one. Unlike
+    ``connection.cursor()``, it is not closed on leaving (nor ever: it goes with its driver
+    connection)."""
+    made = getattr(connection, _CURSOR, None)
+    driver = connection.connection
+    if (
+        made is None
+        or driver is None
+        or made[0] is not driver
+        or made[1] != connection.queries_logged
+        # CONN_HEALTH_CHECKS: the first cursor of a request checks the connection first.
+        or (getattr(connection, "health_check_enabled", False) and not _checked(connection))
+    ):
+        wrapper = connection.cursor()
+        made = (connection.connection, connection.queries_logged, wrapper)
+        setattr(connection, _CURSOR, made)
+    yield made[2]
 
 
 def _nothing(item: object) -> tuple[()]:
@@ -75,8 +113,8 @@ def update(
     fields = _fields(model, names)
     params = [prepare(f, values[f.attname], connection) for f in fields]
     params.append(pk)
-    with connection.cursor() as cursor:
-        cursor.execute(_sql(model, names, connection.vendor, alias), params)
+    with cursor(connection) as statement:
+        statement.execute(_sql(model, names, connection.vendor, alias), params)
 
 
 def prepare(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:

@@ -116,50 +116,69 @@ def deliver_in_lanes(
     processes = [
         context.Process(
             target=_lane,
-            args=(Lane(n, len(lanes), events, size, deliver, fresh), messages),
+            args=(Lane(n, len(lanes), part, size, deliver, fresh), messages),
             name=f"stripe-mirror-catchup-lane-{n}",
             daemon=True,
         )
-        for n, events in enumerate(lanes)
+        for n, part in enumerate(lanes)
     ]
     for process in processes:
         process.start()
-    base = Counts.of(run)
-    latest: dict[int, Counts] = {}
-    failures: dict[int, str] = {}
-    ended: set[int] = set()
+    watch = _Watch(run, processes, report)
     try:
-        while len(ended) < len(processes):
+        watch.follow(messages)
+    finally:
+        watch.stop()
+        messages.close()
+    if watch.failures:
+        raise LaneFailed(watch.said())
+
+
+class _Watch:
+    """The command's side of the lanes: their messages read until each one has ended."""
+
+    def __init__(self, run: Any, processes: list[Any], report: Callable[[Any], None]) -> None:
+        self.run, self.processes, self.report = run, processes, report
+        self.base = Counts.of(run)
+        self.latest: dict[int, Counts] = {}
+        self.failures: dict[int, str] = {}
+        self.ended: set[int] = set()
+
+    def follow(self, messages: Any) -> None:
+        while len(self.ended) < len(self.processes):
             try:
                 n, kind, payload = messages.get(timeout=POLL)
             except queues.Empty:
-                _notice_deaths(processes, ended, failures)
+                self._notice_deaths()
                 continue
             if kind == "counts":
-                latest[n] = payload
-                _add_up(run, base, latest.values())
-                report(run)
+                self.latest[n] = payload
+                _add_up(self.run, self.base, self.latest.values())
+                self.report(self.run)
             elif kind == "failed":
-                failures[n] = payload
+                self.failures[n] = payload
             else:
-                ended.add(n)
-    finally:
-        for process in processes:
-            if process.is_alive() and process.pid is not None and len(ended) < len(processes):
+                self.ended.add(n)
+
+    def _notice_deaths(self) -> None:
+        """A lane process that is gone without saying it ended (killed) has ended, failed."""
+        for n, process in enumerate(self.processes):
+            if n not in self.ended and not process.is_alive():
+                self.ended.add(n)
+                self.failures.setdefault(n, f"its process ended with exit code {process.exitcode}")
+
+    def stop(self) -> None:
+        """Wait for every lane process; those still running when the command was interrupted
+        (Ctrl-C, an error here) are terminated first."""
+        interrupted = len(self.ended) < len(self.processes)
+        for process in self.processes:
+            if interrupted and process.is_alive():
                 process.terminate()
             process.join()
-        messages.close()
-    if failures:
-        said = "; ".join(f"lane {n + 1}/{len(lanes)}: {failures[n]}" for n in sorted(failures))
-        raise LaneFailed(said)
 
-
-def _notice_deaths(processes: list[Any], ended: set[int], failures: dict[int, str]) -> None:
-    """A lane process that is gone without saying it ended (killed) has ended, failed."""
-    for n, process in enumerate(processes):
-        if n not in ended and not process.is_alive():
-            ended.add(n)
-            failures.setdefault(n, f"its process ended with exit code {process.exitcode}")
+    def said(self) -> str:
+        lanes = len(self.processes)
+        return "; ".join(f"lane {n + 1}/{lanes}: {self.failures[n]}" for n in sorted(self.failures))
 
 
 def _add_up(run: Any, base: Counts, lanes: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import orjson
 from django.db import connections, models, router
 
+from ..db import cursor as statement_cursor
 from ..db import equals, prepare, save_fields, update
 
 __all__ = [
@@ -44,7 +45,7 @@ def locked_row(
     alias = using or router.db_for_write(model)
     connection = connections[alias]
     names = tuple(key)
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(_select_sql(model, names, exclude, alias), list(key.values()))
         found = cursor.fetchone()
     if found is None:
@@ -98,7 +99,7 @@ def present(
     attribute name): one statement text per count of values (the ORM's compiling cost more)."""
     alias = router.db_for_write(model)  # in the transaction writing the rows
     sql = _present_sql(model, column, len(values), alias)
-    with connections[alias].cursor() as cursor:
+    with statement_cursor(connections[alias]) as cursor:
         cursor.execute(sql, [*values, account, livemode])
         return {value for (value,) in cursor.fetchall()}
 
@@ -136,7 +137,7 @@ def mark_missing(
     moment = prepare(model._meta.get_field("deleted_at"), when, connection)
     params = [True, moment, *parent_ids, account, livemode, False, moment, *keep]
     sql = _mark_missing_sql(model, column, len(parent_ids), len(keep), alias)
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
 
 
@@ -171,7 +172,7 @@ def insert_new(row: models.Model, *, using: str | None = None) -> bool | None:
         return None
     fields = _insert_fields(model)
     params = [prepare(f, f.pre_save(row, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(_insert_sql(model, alias), params)
         inserted = cursor.fetchone()
     if inserted is None:
@@ -194,7 +195,7 @@ def insert_many(rows: list[M], *, using: str | None = None) -> list[M] | None:
     if connection.vendor not in ("postgresql", "sqlite"):
         return None
     document = _as_json(rows, connection) if connection.vendor == "postgresql" else None
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         if document is not None:
             cursor.execute(_insert_json_sql(model, alias), [document])
         else:

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import Field
 
+from ...db import cursor as statement_cursor
 from ...events import EventKind
 from ...models import DUE_STATUSES, InboxEvent
 
@@ -29,7 +30,7 @@ def claim_due_v1(alias: str, pk: int, now: datetime) -> InboxEvent | None:
     sql, fields = _claim_sql(alias)
     params: list[Any] = [pk, *(s.value for s in DUE_STATUSES), EventKind.THIN.value]
     params.append(connection.ops.adapt_datetimefield_value(now))
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchone()
     if found is None:

@@ -26,7 +26,7 @@ def take_write_lock(alias: str) -> None:
     connection = connections[alias]
     if connection.vendor == "sqlite":
         table = InboxEvent._meta.db_table
-        with connection.cursor() as cursor:
+        with rowsql.cursor(connection) as cursor:
             cursor.execute(f'UPDATE "{table}" SET "attempts" = "attempts" WHERE 0')  # noqa: S608
 
 
@@ -38,7 +38,7 @@ def save_processed(rows: Sequence[InboxEvent], alias: str) -> None:
         return
     connection = connections[alias]
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with rowsql.cursor(connection) as cursor:
             cursor.execute(
                 _processed_sql_pg(alias),
                 [
@@ -63,7 +63,7 @@ def save_processed(rows: Sequence[InboxEvent], alias: str) -> None:
             when = field("processed_at").get_db_prep_save(row.processed_at, connection)  # type: ignore[union-attr]
             params.extend((row.pk, when))
         params.extend(row.pk for row in group)
-        with connection.cursor() as cursor:
+        with rowsql.cursor(connection) as cursor:
             cursor.execute(_processed_sql(alias, len(group)), params)
 
 

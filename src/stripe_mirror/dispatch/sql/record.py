@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from django.db import connections, transaction
 
+from ...db import cursor as statement_cursor
 from ...models import InboxEvent, Status
 
 #: Columns written by the insert from parameters, in order (``record``'s ``params``).
@@ -72,14 +73,14 @@ def record_many(alias: str, rows: list[list[Any]]) -> list[tuple[int, str, str, 
     if connection.vendor == "postgresql":
         document = _as_json(rows)
         if document is not None:
-            with connection.cursor() as cursor:
+            with statement_cursor(connection) as cursor:
                 cursor.execute(_pg_json_upsert(), [document])
                 return [(pk, str(sid), status, count) for pk, sid, status, count in cursor]
     found: list[tuple[int, str, str, int]] = []
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         part = rows[start : start + ROWS_PER_STATEMENT]
         sql = _upsert_sql(connection.vendor, len(part), returning=_RETURNING_MANY)
-        with connection.cursor() as cursor:
+        with statement_cursor(connection) as cursor:
             cursor.execute(sql, [value for row in part for value in row])
             found.extend((pk, str(sid), status, count) for pk, sid, status, count in cursor)
     return found
@@ -110,7 +111,7 @@ def _pg_json_upsert() -> str:
 
 
 def _upsert(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         # The bounded PostgreSQL statement list: psycopg 3 is on the SET's result, the row is
         # the last one's (psycopg 2 is on the last already).
@@ -130,7 +131,7 @@ def _bounded_pg_upsert(
         # costs no round trip (nor a BEGIN and a COMMIT).
         return _upsert(connection, _pg_bounded_sql(milliseconds), params)
     # Server-side binding takes one statement per execute: a transaction of our own.
-    with transaction.atomic(using=alias), connection.cursor() as cursor:
+    with transaction.atomic(using=alias), statement_cursor(connection) as cursor:
         cursor.execute(_PG_TIMEOUTS, [str(milliseconds), str(milliseconds)])
         return _upsert(connection, _upsert_sql("postgresql"), params)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import connections, router
 
+from ...db import cursor as statement_cursor
 from ...models import InboxEvent
 from . import columns
 
@@ -35,7 +36,7 @@ def same_second_snapshots(
         connection.ops.adapt_datetimefield_value(created),
         other_than,
     ]
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(_tied_sql(alias), params)
         found: list[tuple[str, str, Any]] = cursor.fetchall()
     return found

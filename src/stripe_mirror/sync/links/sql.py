@@ -13,6 +13,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils.dateparse import parse_datetime
 
+from ...db import cursor as statement_cursor
 from ...db import equals, lock_order
 from ...models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 from .payment import _Ids, _Scope
@@ -87,7 +88,7 @@ def load_rows(alias: str, scope: _Scope, ids: _Ids) -> list[dict[str, Any]]:
         params.extend(values)
     if not branches:
         return []
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(" UNION ALL ".join(branches), params)
         fetched = cursor.fetchall()
     found = []
@@ -172,7 +173,7 @@ def lock_rows(alias: str, scope: _Scope, ids: _Ids) -> set[tuple[type[StripeMode
             collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
             order = f"ORDER BY {key}{collate} {connection.ops.for_update_sql()}"
             sql = f"SELECT {quote('id')} FROM {table} WHERE {scoped} AND {match} {order}"  # noqa: S608
-            with connection.cursor() as cursor:
+            with statement_cursor(connection) as cursor:
                 cursor.execute(sql, [scope.account, scope.livemode, *sorted(stripe_ids)])
                 held.update((model, pk) for (pk,) in cursor.fetchall())
     return held
