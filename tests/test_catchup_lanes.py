@@ -187,3 +187,25 @@ def test_jobs_is_checked_and_sqlite_runs_in_one_process(fake_api: FakeStripe) ->
     if connection.vendor == "sqlite":
         assert "SQLite lets one process write at a time; catching up in one" in out
     assert InboxEvent.objects.get().status == Status.PROCESSED
+
+
+@forks
+@pytest.mark.django_db
+def test_inside_a_transaction_the_run_stays_in_one_process(
+    fake_api: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Called inside the test's transaction, lanes would not see its rows and forking would
+    close its connection: the events are delivered in this process."""
+    monkeypatch.setattr(catchup_module, "CHUNK", 4)
+    _world(fake_api, 5)
+    pids = set()
+    deliver = catchup_module.deliver
+
+    def where(events: list[dict[str, Any]], run: Any) -> None:
+        pids.add(os.getpid())
+        deliver(events, run)
+
+    monkeypatch.setattr(catchup_module, "deliver", where)
+    catchup("--jobs", "2")
+    assert pids == {os.getpid()}
+    assert InboxEvent.objects.filter(status=Status.PROCESSED).count() == 20

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 import stripe
-from django.db import DatabaseError, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Max
 
 from .. import signals, tasks
@@ -120,7 +120,7 @@ def catch_up(
     # among the events of one second.
     missing.reverse()
     missing.sort(key=lambda event: int(event.get("created") or 0))
-    if jobs > 1 and len(missing) > CHUNK:
+    if jobs > 1 and len(missing) > CHUNK and not _in_transaction():
         fresh = partial(Run, run.livemode, run.account, run.start, run.end)
         deliver_in_lanes(
             missing, run, jobs=jobs, size=CHUNK, deliver=deliver, report=report, fresh=fresh
@@ -130,6 +130,16 @@ def catch_up(
         deliver(missing[start : start + CHUNK], run)
         report(run)
     return run
+
+
+def _in_transaction() -> bool:
+    """Whether the caller holds a transaction open (``call_command`` inside ``atomic``): lane
+    processes would not see what it wrote, and closing its connection to fork would end it,
+    so the run stays in this process."""
+    if any(connection.in_atomic_block for connection in connections.all(initialized_only=True)):
+        logger.info("catch-up: inside a transaction; delivering in this process (no --jobs)")
+        return True
+    return False
 
 
 def deliver(events: list[dict[str, Any]], run: Run) -> None:
