@@ -307,6 +307,24 @@ def server(
         running.stop()
 
 
+def lose_connection() -> None:
+    """End this thread's database connection from the server's side (PostgreSQL, MariaDB),
+    as a server restart or a network cut would: its next statement fails."""
+    kill = {
+        "postgresql": ("SELECT pg_backend_pid()", "SELECT pg_terminate_backend(%s)"),
+        "mysql": ("SELECT CONNECTION_ID()", "KILL %s"),
+    }[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(kill[0])
+        [(session,)] = cursor.fetchall()
+
+    def terminate() -> None:
+        with connection.cursor() as cursor:  # the other thread's own connection
+            cursor.execute(kill[1], [session])
+
+    in_other_connection(terminate)
+
+
 def in_other_connection(func: Callable[[], T]) -> T:
     """Run ``func`` in a new thread, hence on a new database connection: it sees only what
     has been committed."""

@@ -277,3 +277,53 @@ def test_after_an_outage_the_next_run_starts_from_the_last_completed_one(
     newest = InboxEvent.objects.order_by("-created")[0].created
     request = fake_api.requests("/v1/events")[-1]
     assert int(request.params["created"]["gte"]) == int((newest - timedelta(hours=1)).timestamp())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ctrl_c_just_after_its_row_was_created_finishes_that_row(
+    fake_api: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row is committed (another connection sees it ``running``) before ``create``
+    returns; a Ctrl-C in between must still end that row, not leave it running or add one."""
+    fake_api.create("customer", email="a@example.com")
+    create = CatchupRun.objects.create
+    calls: list[object] = []
+
+    def create_then_ctrl_c(**values: Any) -> CatchupRun:
+        calls.append(create(**values))
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return calls[-1]  # type: ignore[return-value]
+
+    monkeypatch.setattr(CatchupRun.objects, "create", create_then_ctrl_c)
+    with pytest.raises(CommandError, match="interrupted"):
+        catchup()
+    run = CatchupRun.objects.get()
+    assert (run.status, run.recorded) == (CatchupStatus.INTERRUPTED, 0)
+    assert run.finished_at is not None
+    assert len(calls) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ctrl_c_on_a_lost_connection_finishes_the_row_on_a_new_one(
+    fake_api: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted with its connection gone (here: ended by the server; a Ctrl-C in the
+    middle of a statement can leave it unusable too): the run is stored interrupted all the
+    same, on a new connection."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has no server connection to lose")
+    fake_api.create("customer", email="a@example.com")
+    started = catchup_runs.Stored.start
+
+    def start_then_lose_the_connection(self: catchup_runs.Stored, run: Any) -> None:
+        started(self, run)
+        live.lose_connection()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(catchup_runs.Stored, "start", start_then_lose_the_connection)
+    with pytest.raises(CommandError, match="interrupted"):
+        catchup()
+    run = CatchupRun.objects.get()
+    assert run.status == CatchupStatus.INTERRUPTED
+    assert run.finished_at is not None

@@ -576,25 +576,13 @@ def test_a_batch_whose_connection_is_lost_is_retried_event_by_event(
 ) -> None:
     if connection.vendor == "sqlite":
         pytest.skip("SQLite has no server connection to lose (see the foreign key test)")
-    kill = {
-        "postgresql": ("SELECT pg_backend_pid()", "SELECT pg_terminate_backend(%s)"),
-        "mysql": ("SELECT CONNECTION_ID()", "KILL %s"),
-    }[connection.vendor]
     lost: list[str] = []
 
     @handle("test.lose_connection")
     def lose_connection(event: StripeEvent) -> None:
         if lost:
             return
-        with connection.cursor() as cursor:
-            cursor.execute(kill[0])
-            [(session,)] = cursor.fetchall()
-
-        def terminate() -> None:
-            with connection.cursor() as cursor:  # the other thread's own connection
-                cursor.execute(kill[1], [session])
-
-        live.in_other_connection(terminate)
+        live.lose_connection()
         lost.append(event.id)
 
     events = [record(build_event(t)) for t in ("a.one", "test.lose_connection", "b.two")]

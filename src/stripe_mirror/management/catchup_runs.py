@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.db import Error
+from django.db import Error, connections, router
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -88,16 +88,36 @@ class Stored:
             self._save(run, CatchupStatus.RUNNING)
 
     def finish(self, run: Run, status: CatchupStatus, error: str = "") -> None:
-        self._save(run, status, error=error, finished_at=timezone.now())
+        """Store how the run ended; when that fails (a Ctrl-C in the middle of a statement can
+        leave the connection unusable), once more on a new connection."""
+        finished_at = timezone.now()
+        if not self._save(run, status, error=error, finished_at=finished_at):
+            connection = connections[router.db_for_write(CatchupRun)]
+            if not connection.in_atomic_block:  # the caller's transaction: not ours to drop
+                connection.close()
+                self._save(run, status, error=error, finished_at=finished_at)
 
-    def _save(self, run: Run, status: CatchupStatus, **more: object) -> None:
+    def _save(self, run: Run, status: CatchupStatus, **more: object) -> bool:
         self._saved = time.monotonic()
         values = {**_values(run), "status": status, **more}
         try:
             if self.row is None:
-                # A row that could not be created at the start is created later, if it can be.
-                self.row = CatchupRun.objects.create(started_at=self.started_at, **values)
+                self.row = self._created(run, values)
             else:
                 CatchupRun.objects.filter(pk=self.row.pk).update(**values)
         except Error as exc:
             logger.warning("catch-up: %s: its run could not be stored: %s", run.where, exc)
+            return False
+        return True
+
+    def _created(self, run: Run, values: dict[str, object]) -> CatchupRun:
+        """The run's row, created; or updated, if it already exists: a row that could not be
+        created at the start is created later, and a Ctrl-C can come after the row was
+        committed, before ``create`` returned it."""
+        row = CatchupRun.objects.filter(
+            started_at=self.started_at, livemode=run.livemode, account=run.account
+        ).first()
+        if row is None:
+            return CatchupRun.objects.create(started_at=self.started_at, **values)
+        CatchupRun.objects.filter(pk=row.pk).update(**values)
+        return row

@@ -168,9 +168,10 @@ class Command(BaseCommand):
         its end, whatever the end; False when it failed."""
         display = Display(self.stream, bars=self.bars)
         stored = Stored(then=display)
-        stored.start(run)
         status, error = CatchupStatus.DONE, ""
         try:
+            # In the try: a Ctrl-C just after the row was created still finishes it.
+            stored.start(run)
             catch_up(client_for(run.livemode, run.account), run, stored, jobs=self.jobs)
         except (stripe.StripeError, DatabaseError, LaneFailed) as exc:
             status, error = CatchupStatus.FAILED, _message(exc)
