@@ -10,9 +10,8 @@ from .. import conf
 from ..events import StripeEvent, thaw
 from ..models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 from ..patterns import validate_pattern
-from ..sync import DELETABLE, Origin, Outcome, Result, tombstone, upsert
+from ..sync import DELETABLE, Origin, Outcome, Result, links, tombstone, upsert
 from ..sync.children import bury_embedded, prune_embedded, sync_embedded, sync_embedded_created
-from ..sync.links import reconcile
 from ..sync.storable import storable
 
 
@@ -162,13 +161,15 @@ def after_write(outcome: Outcome) -> None:
 
 def after_writes(outcomes: Sequence[Outcome]) -> None:
     """What follows the writes of several rows (a backfill page's new rows): for each, its
-    embedded lists and links; then the hooks, once per model with all its rows."""
+    embedded lists; the links of all of them at once; then the hooks, once per model with
+    all its rows."""
     written: dict[type[StripeModel], list[StripeModel]] = {}
     embedded = _embedded_together(outcomes)
-    for outcome in outcomes:
-        row = _follow(outcome, embedded=not embedded)
-        if row is not None:
-            written.setdefault(type(row), []).append(row)
+    with links.deferred():
+        for outcome in outcomes:
+            row = _follow(outcome, embedded=not embedded)
+            if row is not None:
+                written.setdefault(type(row), []).append(row)
     for model, rows in written.items():
         for hook in _HOOKS.get(model, ()):
             hook(rows)
@@ -199,7 +200,7 @@ def _follow(outcome: Outcome, *, embedded: bool = True) -> StripeModel | None:
     if embedded:
         sync_embedded(outcome.obj, outcome.origin, prune=outcome.settled)
     if isinstance(outcome.row, _LINKED):
-        reconcile(outcome.row)
+        links.reconcile(outcome.row)
     return outcome.row
 
 
