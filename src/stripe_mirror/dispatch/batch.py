@@ -25,6 +25,8 @@ from .run import FirstStepFailed, Parsed, attempt, parse, run, run_first_step
 from .steps import first_step
 
 logger = logging.getLogger("stripe_mirror.processing")
+#: A line per batch at DEBUG (its superseded snapshots), apart from the events' own lines.
+batch_logger = logging.getLogger("stripe_mirror.processing.batch")
 
 
 def process_due(limit: int = 50, *, related: int | None = None) -> list[tuple[str, Outcome]]:
@@ -134,7 +136,9 @@ def _run_batch(
         decisions[row.pk] = run(
             row, alias, processed, mirrored=True, notes=notes, parsed=parsed, spent=seconds
         )
-    logger.debug("batch of %d events: %d superseded snapshots not written", len(claimed), skipped)
+    batch_logger.debug(
+        "batch of %d events: %d superseded snapshots not written", len(claimed), skipped
+    )
     return decisions
 
 
