@@ -199,7 +199,7 @@ def _follow(outcome: Outcome, *, embedded: bool = True) -> StripeModel | None:
         return None
     if embedded:
         sync_embedded(outcome.obj, outcome.origin, prune=outcome.settled)
-    if isinstance(outcome.row, _LINKED):
+    if isinstance(outcome.row, _LINKED) and not outcome.links_kept:
         links.reconcile(outcome.row)
     return outcome.row
 

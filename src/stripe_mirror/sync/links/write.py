@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import DatabaseError, connections, router, transaction
 
@@ -105,6 +106,14 @@ def flush() -> None:
     pending.active = False
     for (alias, scope), ids in pending.ids.items():
         _reconcile(alias, scope, ids, pending.written)
+
+
+def facts(row: StripeModel) -> tuple[Any, ...] | None:
+    """The values of ``row`` that links load: what its payment's links derive from, and its
+    derived links; None for a row without payment links. An update that leaves them as they
+    were changes no link (``Outcome.links_kept``): its write needs no ``reconcile``."""
+    columns = sql.fact_columns(type(row))
+    return None if columns is None else tuple(getattr(row, c) for c in columns)
 
 
 def _seed(row: StripeModel) -> _Ids:
