@@ -161,15 +161,13 @@ def after_write(outcome: Outcome) -> None:
 
 def after_writes(outcomes: Sequence[Outcome]) -> None:
     """What follows the writes of several rows (a backfill page's new rows): for each, its
-    embedded lists; the links of all of them at once; then the hooks, once per model with
-    all its rows."""
+    embedded lists and links; then the hooks, once per model with all its rows."""
     written: dict[type[StripeModel], list[StripeModel]] = {}
     embedded = _embedded_together(outcomes)
-    with links.deferred():
-        for outcome in outcomes:
-            row = _follow(outcome, embedded=not embedded)
-            if row is not None:
-                written.setdefault(type(row), []).append(row)
+    for outcome in outcomes:
+        row = _follow(outcome, embedded=not embedded)
+        if row is not None:
+            written.setdefault(type(row), []).append(row)
     for model, rows in written.items():
         for hook in _HOOKS.get(model, ()):
             hook(rows)

@@ -81,7 +81,7 @@ _pending: ContextVar[_Pending | None] = ContextVar("stripe_mirror_links", defaul
 @contextmanager
 def deferred() -> Iterator[None]:
     """Inside: the links of written rows wait for ``flush`` (or the end of the block), which
-    loads every payment they belong to at once (a worker's batch, a backfill page) instead
+    loads every payment they belong to at once (a worker's batch, a catch-up chunk) instead
     of one payment per write. Left by an exception, nothing is flushed (the transaction is
     rolled back). Inside another such block, the outer one flushes."""
     outer = _pending.get()
