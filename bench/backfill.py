@@ -31,6 +31,9 @@ from typing import Any
 from . import database, procs
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The stripe_mirror package benchmarked: src/ of this checkout, or BENCH_SRC (another commit's:
+#: git archive <commit> src | tar -x -C /tmp/old; BENCH_SRC=/tmp/old/src), as bench/saas_run.py.
+SRC = Path(os.environ.get("BENCH_SRC") or ROOT / "src").resolve()
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/sm_bench_backfill"
 TABLES = {
     "customer": "stripe_mirror_customer",
@@ -127,7 +130,7 @@ def environment(url: str) -> dict[str, str]:
         BENCH_MODE="record-only",
         DATABASE_URL=url,
         PYTHONPATH=os.pathsep.join(
-            [str(ROOT / "src"), str(ROOT), str(ROOT / "example"), env.get("PYTHONPATH", "")]
+            [str(SRC), str(ROOT), str(ROOT / "example"), env.get("PYTHONPATH", "")]
         ),
     )
     return env

@@ -166,6 +166,29 @@ def test_an_unpaid_invoice_has_no_payment_links_since_2025_03_31(client: Any) ->
     assert PaymentIntent.objects.get(account="acct_u").invoice_id is None
 
 
+def test_a_write_that_changes_no_link_value_loads_no_payment(client: Any) -> None:
+    """An update leaving every value the links load as it was (an invoice's metadata)
+    changes no link: the payment's rows are not loaded and the links stay; one that changes
+    such a value (the intent's latest charge) recomputes them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    deliver(client, NEW_SHAPE, NEW_API, "acct_k")
+    invoice = dict(NEW_SHAPE[-1][1], metadata={"note": "changed"})
+    with CaptureQueriesContext(connection) as queries:
+        deliver(client, [("invoice.updated", invoice, T1 + 60)], NEW_API, "acct_k")
+    assert Invoice.objects.get(account="acct_k").data["metadata"] == {"note": "changed"}
+    assert not [q for q in queries if "UNION ALL" in q["sql"]]
+    assert links("acct_k") == EXPECTED
+
+    intent = _intent("processing", "ch_2")
+    with CaptureQueriesContext(connection) as queries:
+        deliver(client, [("payment_intent.processing", intent, T1 + 120)], NEW_API, "acct_k")
+    assert [q for q in queries if "UNION ALL" in q["sql"]]
+    row = Invoice.objects.get(account="acct_k")
+    assert (row.payment_intent_id, row.charge_id) == ("pi_1", "ch_2")
+
+
 def test_a_link_pass_locks_a_row_committed_after_its_locks_before_writing_it(
     client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,7 @@ a failed attempt).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from django.db import DatabaseError, router, transaction
@@ -24,6 +25,8 @@ from .run import FirstStepFailed, Parsed, attempt, parse, run, run_first_step
 from .steps import first_step
 
 logger = logging.getLogger("stripe_mirror.processing")
+#: A line per batch at DEBUG (its superseded snapshots), apart from the events' own lines.
+batch_logger = logging.getLogger("stripe_mirror.processing.batch")
 
 
 def process_due(limit: int = 50, *, related: int | None = None) -> list[tuple[str, Outcome]]:
@@ -113,25 +116,29 @@ def _lock_order(rows: list[InboxEvent]) -> list[InboxEvent]:
 def _run_batch(
     claimed: list[InboxEvent], alias: str, processed: list[InboxEvent]
 ) -> dict[int, Decision]:
-    """Run a batch's events, grouped by object (``_lock_order``). In a group that holds
-    superseded events (``_superseded``), the first steps of the others run first: the
-    superseded events' handlers then see the mirror at least as new as their event."""
-    decisions: dict[int, Decision] = {}
+    """Run a batch's events, grouped by object (``_lock_order``), in two passes: the first
+    steps of all of them (but the superseded ones: ``_superseded``), then the first step's
+    ``flush`` (what they do together: the payment links of every row written), then the
+    handlers of each event, in the same order. A handler so sees the mirror as the whole
+    batch leaves it: never older than its event."""
+    ordered = _lock_order(claimed)
+    early: dict[int, _Early] = {}
     skipped = 0
-    for group in _groups(_lock_order(claimed)):
+    for group in _groups(ordered):
         void, tied = _superseded(group)
-        early: dict[int, tuple[tuple[str, ...], Parsed | None]] = {}
-        if void:
-            skipped += len(void)
-            for row in group:
-                if row.pk not in void:
-                    early[row.pk] = _first_step_early(row, tied=row.pk == tied)
+        skipped += len(void)
         for row in group:
-            notes, parsed = early.get(row.pk, ((), None))
-            decisions[row.pk] = run(
-                row, alias, processed, mirrored=bool(void), notes=notes, parsed=parsed
-            )
-    logger.debug("batch of %d events: %d superseded snapshots not written", len(claimed), skipped)
+            early[row.pk] = _VOID if row.pk in void else _first_step_early(row, tied=row.pk == tied)
+    first_step().flush()
+    decisions: dict[int, Decision] = {}
+    for row in ordered:
+        notes, parsed, seconds = early[row.pk]
+        decisions[row.pk] = run(
+            row, alias, processed, mirrored=True, notes=notes, parsed=parsed, spent=seconds
+        )
+    batch_logger.debug(
+        "batch of %d events: %d superseded snapshots not written", len(claimed), skipped
+    )
     return decisions
 
 
@@ -187,10 +194,18 @@ def _superseded(group: list[InboxEvent]) -> tuple[set[int], int | None]:
     return void, stands_for.pk
 
 
-def _first_step_early(row: InboxEvent, *, tied: bool) -> tuple[tuple[str, ...], Parsed | None]:
-    """Run the first step of ``row`` ahead of its group (``run`` then counts it done);
-    returns its notes and the parse, which ``run`` reuses."""
+#: An event's first step, run ahead of its handlers: its notes, its parse (``run`` reuses
+#: it) and the seconds it took.
+_Early = tuple[tuple[str, ...], Parsed | None, float]
+#: A superseded event's: nothing to run.
+_VOID: _Early = ((), None, 0.0)
+
+
+def _first_step_early(row: InboxEvent, *, tied: bool) -> _Early:
+    """Run the first step of ``row`` ahead of its handlers (``run`` then counts it done)."""
     if first_step().name in row.completed_handlers:
-        return (), None
+        return _VOID  # by an earlier attempt: ``run`` carries its notes
+    started = time.perf_counter()
     parsed = parse(row)
-    return run_first_step(parsed, tied=tied), parsed
+    notes = run_first_step(parsed, tied=tied)
+    return notes, parsed, time.perf_counter() - started

@@ -168,9 +168,11 @@ def run(
     mirrored: bool = False,
     notes: tuple[str, ...] = (),
     parsed: Parsed | None = None,
+    spent: float = 0.0,
 ) -> Decision:
     """Run the event's handlers; ``mirrored``: its first step has run already, or is void
-    (``batch.py``), with these ``notes``; ``parsed``: its body, if the batch parsed it."""
+    (``batch.py``), with these ``notes``, taking ``spent`` seconds; ``parsed``: its body, if
+    the batch parsed it."""
     started = time.perf_counter()
     parsed = parsed or parse(row)
     completed = list(row.completed_handlers)
@@ -188,7 +190,7 @@ def run(
         event=parsed[0],
         completed=completed,
         failures=failures,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started + spent,
         processed=processed,
         notes=notes,
     )

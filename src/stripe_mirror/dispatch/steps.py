@@ -44,7 +44,13 @@ class FirstStep(Protocol):
 
     def batch(self, objects: Iterable[tuple[str, str, str, bool]]) -> AbstractContextManager[None]:
         """Entered around a worker's batch, in its transaction, with the objects its events
-        are about (object type, id, account, livemode): what the step may look up at once."""
+        are about (object type, id, account, livemode): what the step may look up at once,
+        and what it may leave to ``flush``."""
+        ...
+
+    def flush(self) -> None:
+        """Called inside ``batch`` once the first steps of all its events have run, before
+        any of their handlers: finish what the first steps left to do together."""
         ...
 
 

@@ -10,9 +10,8 @@ from .. import conf
 from ..events import StripeEvent, thaw
 from ..models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 from ..patterns import validate_pattern
-from ..sync import DELETABLE, Origin, Outcome, Result, tombstone, upsert
+from ..sync import DELETABLE, Origin, Outcome, Result, links, tombstone, upsert
 from ..sync.children import bury_embedded, prune_embedded, sync_embedded, sync_embedded_created
-from ..sync.links import reconcile
 from ..sync.storable import storable
 
 
@@ -198,8 +197,8 @@ def _follow(outcome: Outcome, *, embedded: bool = True) -> StripeModel | None:
         return None
     if embedded:
         sync_embedded(outcome.obj, outcome.origin, prune=outcome.settled)
-    if isinstance(outcome.row, _LINKED):
-        reconcile(outcome.row)
+    if isinstance(outcome.row, _LINKED) and not outcome.links_kept:
+        links.reconcile(outcome.row)
     return outcome.row
 
 

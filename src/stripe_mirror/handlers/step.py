@@ -7,13 +7,13 @@ objects up to date with the event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .. import conf
 from ..events import AnyEvent, ThinEvent
-from ..sync import DELETABLE, absent
+from ..sync import DELETABLE, absent, links
 from . import rules as _rules  # registers the built-in rules
 from . import thin
 from .base import after_writes, apply_fetched, rules_for, sync_event
@@ -50,8 +50,15 @@ class MirrorStep:
     def writes_snapshot(self, event_type: str) -> bool:
         return writes_snapshot(event_type)
 
-    def batch(self, objects: Iterable[tuple[str, str, str, bool]]) -> AbstractContextManager[None]:
-        return absent.batch(objects)
+    @contextmanager
+    def batch(self, objects: Iterable[tuple[str, str, str, bool]]) -> Iterator[None]:
+        """Which objects have no row yet (``sync.absent``); the payment links of every row
+        the batch's first steps write, computed at once at ``flush`` (``sync.links``)."""
+        with absent.batch(objects), links.deferred():
+            yield
+
+    def flush(self) -> None:
+        links.flush()
 
     def deletes(self, event_type: str, object_type: str) -> bool:
         return deletes(event_type, object_type)

@@ -18,7 +18,7 @@ import orjson
 from django.db import IntegrityError, transaction
 
 from ..models import TYPED_MODELS, StripeModel, StripeObject
-from . import absent, heal, sources, sql
+from . import absent, heal, links, sources, sql
 from .fields import extract
 from .ordering import Candidate, newest
 from .origin import REFETCHED, Origin
@@ -50,6 +50,9 @@ class Outcome:
     #: event id) rather than by the ordering rules or a refetch: a guess, which must not
     #: delete anything (the embedded children it lacks are kept).
     settled: bool = True
+    #: An update that changed none of the values the payment links derive from (nor the
+    #: row's derived links): its payment's links stay as they are (``links.facts``).
+    links_kept: bool = False
 
     @property
     def applied(self) -> bool:
@@ -98,8 +101,12 @@ def upsert(
         return Outcome(Result.SKIPPED_OLDER, row)
     if chosen.confirms:
         return Outcome(Result.CONFIRMED, row, chosen.obj, chosen.origin)
+    before = links.facts(row)
     _write(row, chosen.obj, chosen.origin)
-    return Outcome(Result.UPDATED, row, chosen.obj, chosen.origin, settled=chosen.settled)
+    kept = before is not None and before == links.facts(row)
+    return Outcome(
+        Result.UPDATED, row, chosen.obj, chosen.origin, settled=chosen.settled, links_kept=kept
+    )
 
 
 def tombstone(

@@ -26,9 +26,10 @@ commit, under locks on the rows they write: the last of these sees every committ
 The package, in the order a pass runs: ``payment.py`` (a payment's ids and rows),
 ``load.py`` (find every row of the payment), ``derive.py`` (facts -> derived links),
 ``write.py`` (``reconcile``, the pass after commit, writing), ``sql.py`` (the statements).
-Only ``reconcile`` is for other modules.
+Only ``reconcile``, ``deferred``/``flush`` (a batch's or a page's links at once) and
+``facts`` (whether a write can change a link) are for other modules.
 """
 
-from .write import LINKED, reconcile
+from .write import LINKED, deferred, facts, flush, reconcile
 
-__all__ = ["LINKED", "reconcile"]
+__all__ = ["LINKED", "deferred", "facts", "flush", "reconcile"]

@@ -57,6 +57,16 @@ _LOADS = {
 }
 
 
+@cache
+def fact_columns(model: type[StripeModel]) -> tuple[str, ...] | None:
+    """The columns of ``model`` that the links load (what a payment's links derive from,
+    and the derived ones), or None for a model without payment links."""
+    for load in _LOADS.values():
+        if load.model is model:
+            return tuple(c for c in load.columns if c != "id")
+    return None
+
+
 #: Every column any kind of row is loaded with, in the order of the union's branches.
 _UNION_COLUMNS = tuple(dict.fromkeys(c for load in _LOADS.values() for c in load.columns))
 

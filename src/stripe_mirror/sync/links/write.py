@@ -4,6 +4,11 @@ that settles a payment's links under locks, and the writing of derived links."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import DatabaseError, connections, router, transaction
 
@@ -25,22 +30,90 @@ _SETTLE_ATTEMPTS = 3
 
 def reconcile(row: StripeModel) -> None:
     """Recompute the derived links of the payment ``row`` belongs to (an invoice, invoice
-    payment, payment intent or charge that was just written)."""
+    payment, payment intent or charge that was just written); inside ``deferred``, at its
+    ``flush``, together with the other payments written meanwhile."""
     if not isinstance(row, LINKED):
         return
     scope = _Scope(row.account, row.livemode)
-    ids = _seed(row)
     alias = router.db_for_write(type(row))
-    derived = _derive(_discover(alias, scope, ids))  # ids grows to the whole payment
+    pending = _pending.get()
+    if pending is not None and pending.active:
+        pending.ids.setdefault((alias, scope), _Ids()).update(_seed(row))
+        pending.written.add((type(row), row.pk))
+        return
+    _reconcile(alias, scope, _seed(row), {(type(row), row.pk)})
+
+
+def _reconcile(alias: str, scope: _Scope, ids: _Ids, written: set[_Written]) -> None:
+    """Derive the links of the payments of ``ids`` (which grows to all of their ids) and
+    write those of the rows this transaction ``written`` (and so holds locked)."""
+    derived = _derive(_discover(alias, scope, ids))
     if not connections[alias].features.has_select_for_update:
         _write(derived)  # one writer at a time (SQLite): nothing can race
         return
-    # The row just written is locked by this transaction: its links are written now, so that
-    # the event's handlers see them. The other rows of the payment are left to the pass
-    # after commit, which locks them in a fixed order: writing them here, in whatever order
-    # the events of a batch come, would let two workers deadlock.
-    _write([d for d in derived if d[0] is type(row) and d[1]["id"] == row.pk])
+    # The rows just written are locked by this transaction: their links are written now, so
+    # that the events' handlers see them. The other rows of the payments are left to the
+    # pass after commit, which locks them in a fixed order: writing them here, in whatever
+    # order the events of a batch come, would let two workers deadlock.
+    _write([d for d in derived if (d[0], d[1]["id"]) in written])
     _settle_after_commit(alias, scope, ids)
+
+
+# --- a batch's links, at once ---------------------------------------------------------------
+
+#: A row written by this transaction: its model and primary key.
+_Written = tuple[type[StripeModel], int]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """The payments written inside ``deferred`` and not flushed yet."""
+
+    ids: dict[tuple[str, _Scope], _Ids] = field(default_factory=dict)
+    written: set[_Written] = field(default_factory=set)
+    #: False once flushed: rows written afterwards (by handlers) are reconciled at once.
+    active: bool = True
+
+
+_pending: ContextVar[_Pending | None] = ContextVar("stripe_mirror_links", default=None)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Inside: the links of written rows wait for ``flush`` (or the end of the block), which
+    loads every payment they belong to at once (a worker's batch, a catch-up chunk) instead
+    of one payment per write. Left by an exception, nothing is flushed (the transaction is
+    rolled back). Inside another such block, the outer one flushes."""
+    outer = _pending.get()
+    if outer is not None and outer.active:
+        yield
+        return
+    pending = _Pending()
+    token = _pending.set(pending)
+    try:
+        yield
+        flush()
+    finally:
+        _pending.reset(token)
+
+
+def flush() -> None:
+    """Reconcile what ``deferred`` held back, one pass per database and scope; after it, the
+    block reconciles each write at once."""
+    pending = _pending.get()
+    if pending is None or not pending.active:
+        return
+    pending.active = False
+    for (alias, scope), ids in pending.ids.items():
+        _reconcile(alias, scope, ids, pending.written)
+
+
+def facts(row: StripeModel) -> tuple[Any, ...] | None:
+    """The values of ``row`` that links load: what its payment's links derive from, and its
+    derived links; None for a row without payment links. An update that leaves them as they
+    were changes no link (``Outcome.links_kept``): its write needs no ``reconcile``."""
+    columns = sql.fact_columns(type(row))
+    return None if columns is None else tuple(getattr(row, c) for c in columns)
 
 
 def _seed(row: StripeModel) -> _Ids:
