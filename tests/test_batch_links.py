@@ -129,3 +129,34 @@ def test_links_written_after_the_flush_are_reconciled_at_once(
         links.reconcile(Invoice.objects.get(pk=invoice.pk))
         invoice.refresh_from_db()
         assert (invoice.payment_intent_id, invoice.charge_id) == ("pi_acct_f_00", "ch_acct_f_00")
+
+
+def test_the_payments_of_a_rolled_back_transaction_are_not_settled_by_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pass after commit settles the payments of the transaction that committed, not
+    those a rolled-back one left pending on the connection."""
+    from stripe_mirror.sync.links import write
+
+    if not connection.features.has_select_for_update:
+        pytest.skip("SQLite has one writer at a time: there is no pass after commit")
+    settled: list[str] = []
+    real = write._settle
+
+    def settle(scope: Any, ids: Any, alias: str) -> None:
+        settled.append(str(ids))
+        real(scope, ids, alias)
+
+    monkeypatch.setattr(write, "_settle", settle)
+
+    def rolled_back() -> None:
+        with transaction.atomic():
+            links.reconcile(Invoice.objects.create(stripe_id="in_rolled_back", data={}))
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    with transaction.atomic():
+        links.reconcile(Invoice.objects.create(stripe_id="in_committed", data={}))
+    assert settled == ["in_committed"]
+    assert not Invoice.objects.filter(stripe_id="in_rolled_back").exists()

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.db import DatabaseError, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ...failures import describe
 from ...models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
@@ -139,13 +141,23 @@ _PENDING = "_stripe_mirror_pending_links"
 def _settle_after_commit(alias: str, scope: _Scope, ids: _Ids) -> None:
     connection = connections[alias]
     pending: dict[_Scope, _Ids] | None = getattr(connection, _PENDING, None)
-    if pending is None:
+    if pending is None or not _settle_registered(connection):
+        # None of the callbacks is left: the payments pending were those of a transaction
+        # (or savepoints) rolled back since, whose rows are gone.
         pending = {}
         setattr(connection, _PENDING, pending)
     pending.setdefault(scope, _Ids()).update(ids)
     # Registered each time: callbacks of a rolled-back savepoint are dropped, and the first
     # one run takes everything pending (the others find nothing left).
-    transaction.on_commit(lambda: _settle_pending(alias), using=alias, robust=True)
+    transaction.on_commit(partial(_settle_pending, alias), using=alias, robust=True)
+
+
+def _settle_registered(connection: BaseDatabaseWrapper) -> bool:
+    """Whether a settle of this module waits for the connection's commit."""
+    return any(
+        isinstance(entry[1], partial) and entry[1].func is _settle_pending
+        for entry in connection.run_on_commit
+    )
 
 
 def _settle_pending(alias: str) -> None:
