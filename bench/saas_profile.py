@@ -2,11 +2,13 @@
 
     python -m bench.saas_profile default --customers 300 --events 3000
     python -m bench.saas_profile worker --customers 300 --events 10000
+    python -m bench.saas_profile record --customers 300 --events 10000
 
 ``default``: every delivery through the site's WSGI application with the immediate backend
 (the default path, mirrored inside the request), as bench/saas_count.py posts them but with
 psycopg's C implementation; ``worker``: the deliveries recorded first (record-only, not
-profiled), then ``stripe_mirror_worker --once --batch-size 500`` profiled. Prints the
+profiled), then ``stripe_mirror_worker --once --batch-size 500`` profiled; ``record``: every delivery
+through the record-only endpoint (``TASK_BACKEND: None``), nothing processed. Prints the
 process's CPU per unit and the top functions (bench/profile_summary.py); the raw profile is
 kept in bench/results/. The database is the benchmark's (dropped and re-created).
 """
@@ -30,7 +32,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["_run"]:
         return _run(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench.saas_profile")
-    p.add_argument("path", choices=["default", "worker"])
+    p.add_argument("path", choices=["default", "worker", "record"])
     p.add_argument("--customers", type=int, default=300)
     p.add_argument("--events", type=int, default=3000)
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
@@ -56,16 +58,17 @@ def main(argv: list[str]) -> int:
             env=env,
             check=True,
         )
-    what = ["request", str(bodies)] if ns.path == "default" else ["worker"]
+    what = ["worker"] if ns.path == "worker" else ["request", str(bodies)]
     command = [sys.executable, "-m", "bench.saas_profile", "_run", *what]
     out = RESULTS / f"profile-{ns.path}-{time.strftime('%H%M%S')}.txt"
     if not ns.no_spy:
         spy = str(Path(sys.executable).with_name("py-spy"))
         command = [spy, "record", "-r", str(ns.rate), "-f", "raw", "-o", str(out), "--", *command]
     subprocess.run(command, env=env, check=True)
-    units = stream.deliveries if ns.path == "default" else stream.events
+    units = stream.events if ns.path == "worker" else stream.deliveries
     print(f"{ns.path}: {stream.events} events, {stream.deliveries} deliveries; per unit: {units}")
-    print(saas_run.check(opts, stream))
+    if ns.path != "record":  # recorded only: nothing to check against the final state
+        print(saas_run.check(opts, stream))
     if not ns.no_spy:
         subprocess.run(
             [sys.executable, "bench/profile_summary.py", str(out), "--top", str(ns.top)], check=True

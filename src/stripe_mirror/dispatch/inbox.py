@@ -12,13 +12,13 @@ events at once, in the caller's transaction (catch-up records a chunk of listed 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
 from django.db.models import BooleanField, CharField, Field, IntegerField, TextField
 from django.utils import timezone
 
@@ -29,6 +29,7 @@ from ..models import InboxEvent, Status
 from .sql import record as sql
 
 logger = logging.getLogger("stripe_mirror.inbox")
+T = TypeVar("T")
 
 #: Field types whose values reach the database unchanged by the field's preparation.
 _AS_IS = (CharField, TextField, BooleanField, IntegerField)
@@ -63,8 +64,39 @@ def record(envelope: Envelope, endpoint: str, body: bytes) -> Recorded:
     """
     alias = router.db_for_write(InboxEvent)
     params = _params(envelope, endpoint, body, timezone.now(), connections[alias])
-    pk, status, delivery_count = sql.record(alias, params, conf.record_timeout())
-    return Recorded(pk=pk, stripe_id=envelope.id, status=status, delivery_count=delivery_count)
+    pk, status, count = _checked_by_use(
+        alias, lambda: sql.record(alias, params, conf.record_timeout())
+    )
+    return Recorded(pk=pk, stripe_id=envelope.id, status=status, delivery_count=count)
+
+
+def _checked_by_use(alias: str, write: Callable[[], T]) -> T:
+    """``write()``, the health check of ``CONN_HEALTH_CHECKS`` done by the write itself.
+
+    Django checks a persistent connection with a ``SELECT 1`` before a request's first
+    statement, a round trip on every webhook. The record is that first statement, and it can
+    be run again (a second run counts a redelivery at worst): it runs at once, and only when
+    it fails on a connection that is no longer usable (the server restarted or ended it) is
+    that connection closed and the record run once more on a new one, as the check would
+    have done. An error on a usable connection (a timeout, an outage of the new one) is
+    raised as it is."""
+    connection = connections[alias]
+    due = (
+        getattr(connection, "health_check_enabled", False)
+        and not getattr(connection, "health_check_done", True)
+        and connection.connection is not None
+        and not connection.in_atomic_block
+    )
+    if not due:
+        return write()
+    setattr(connection, "health_check_done", True)  # noqa: B010 - not in the stubs
+    try:
+        return write()
+    except DatabaseError:
+        if connection.is_usable():
+            raise
+        connection.close()
+        return write()
 
 
 def record_many(deliveries: Sequence[tuple[Envelope, bytes]], endpoint: str) -> list[Recorded]:
