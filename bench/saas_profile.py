@@ -7,8 +7,8 @@
 ``default``: every delivery through the site's WSGI application with the immediate backend
 (the default path, mirrored inside the request), as bench/saas_count.py posts them but with
 psycopg's C implementation; ``worker``: the deliveries recorded first (record-only, not
-profiled), then ``stripe_mirror_worker --once --batch-size 500`` profiled; ``record``: every delivery
-through the record-only endpoint (``TASK_BACKEND: None``), nothing processed. Prints the
+profiled), then ``stripe_mirror_worker --once --batch-size 500`` profiled; ``record``: every
+delivery through the record-only endpoint (``TASK_BACKEND: None``), nothing processed. Prints the
 process's CPU per unit and the top functions (bench/profile_summary.py); the raw profile is
 kept in bench/results/. The database is the benchmark's (dropped and re-created).
 """
