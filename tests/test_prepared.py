@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import override_settings
 
 from stripe_mirror import db, prepared
+from stripe_mirror.dispatch.sql import record as record_sql
 from stripe_mirror.models import Customer, InboxEvent, Status
 from stripe_mirror.testing import build_event, post_event
 
@@ -136,3 +137,37 @@ def _settings() -> dict[str, Any]:
     from django.conf import settings
 
     return dict(settings.STRIPE_MIRROR)
+
+
+def _record_prepared() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE %s",
+            ["stripe_mirror_record_%"],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def test_the_bounded_record_is_prepared_once_per_connection_and_again_when_lost(
+    client: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 2}
+    _post(client)
+    assert _record_prepared()  # by the first record's statement list
+    _post(client)
+    driver = connection.connection
+    assert driver is not None
+    name = record_sql._record_name()
+    driver.pgconn.exec_(f"DEALLOCATE {name}".encode())  # lost, as a DEALLOCATE ALL loses it
+    assert not _record_prepared()
+    with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
+        _post(client)  # prepared again, in its statement list
+    assert _record_prepared()
+    assert not prepared._gave_up
+    assert caplog.text == ""
+    with connection.cursor() as cursor:  # the bounds ended with each record's transaction
+        cursor.execute(
+            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+        )
+        assert cursor.fetchone() == ("0", "0")
+    assert InboxEvent.objects.filter(status=Status.PROCESSED).count() == 3

@@ -111,7 +111,7 @@ def _make_class() -> Any:
             try:
                 return super().execute(query, params, **options)
             except unusable as exc:
-                _give_up(self.connection, exc)
+                give_up(self.connection, exc)
                 if self.connection.info.transaction_status != idle:
                     raise  # the transaction is aborted: its attempt fails, and is retried
                 return super().execute(query, params, **{**options, "prepare": False})
@@ -119,7 +119,22 @@ def _make_class() -> Any:
     return PreparingCursor
 
 
-def _give_up(driver: Any, exc: Exception) -> None:
+def lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (Django's error, or psycopg's) says a prepared statement is missing."""
+    return _sqlstate(exc) == "26000"
+
+
+def taken(exc: BaseException) -> bool:
+    """Whether ``exc`` says a prepared statement of that name exists already."""
+    return _sqlstate(exc) == "42P05"
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    return getattr(cause, "sqlstate", None)
+
+
+def give_up(driver: Any, exc: Exception) -> None:
     global _gave_up  # noqa: PLW0603 (one switch for the process)
     driver.prepare_threshold = None
     if not _gave_up:
