@@ -171,3 +171,28 @@ def test_the_bounded_record_is_prepared_once_per_connection_and_again_when_lost(
         )
         assert cursor.fetchone() == ("0", "0")
     assert InboxEvent.objects.filter(status=Status.PROCESSED).count() == 3
+
+
+def test_a_record_lost_again_and_again_is_sent_whole(
+    client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As behind a pooler in transaction mode that hands each record to another session."""
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 2}
+    monkeypatch.setattr(record_sql, "_record_losses", record_sql._Losses())
+    name = record_sql._record_name()
+    with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
+        for _ in range(record_sql._Losses.LIMIT + 1):
+            _post(client)
+            driver = connection.connection
+            assert driver is not None
+            assert _record_prepared()
+            driver.pgconn.exec_(f"DEALLOCATE {name}".encode())
+        assert record_sql._record_losses.steady()  # each loss was prepared again
+        _post(client)  # the fourth loss
+    assert not record_sql._record_losses.steady()
+    assert "prepared record was lost 4 times" in caplog.text
+    _post(client)
+    assert not _record_prepared()  # sent whole
+    assert (
+        InboxEvent.objects.filter(status=Status.PROCESSED).count() == record_sql._Losses.LIMIT + 3
+    )

@@ -5,6 +5,7 @@ row's state after the write; bounded by RECORD_TIMEOUT (docs/operations.md). Its
 from __future__ import annotations
 
 import hashlib
+import time
 from functools import cache
 from typing import Any
 
@@ -131,7 +132,7 @@ def _bounded_pg_upsert(
         # Client-side binding (Django's default) sends a statement list in one message, which
         # PostgreSQL runs as one implicit transaction: SET LOCAL holds for the INSERT, and it
         # costs no round trip (nor a BEGIN and a COMMIT).
-        if prepared.enabled(connection):
+        if prepared.enabled(connection) and _record_losses.steady():
             return _bounded_pg_execute(connection, params, milliseconds)
         return _upsert(connection, _pg_bounded_sql(milliseconds), params, text=True)
     # Server-side binding takes one statement per execute: a transaction of our own.
@@ -143,12 +144,11 @@ def _bounded_pg_upsert(
 def _bounded_pg_execute(connection: Any, params: list[Any], milliseconds: int) -> tuple[Any, ...]:
     """The bounded statement list with the upsert prepared on the session (``PREPARE``, in the
     first record's list on each connection, under the same bounds; ``PREPARED_STATEMENTS``):
-    PostgreSQL then parses and plans only the ``EXECUTE``. Prepared again once if the session
-    lost it (a ``DEALLOCATE ALL``); on a second loss (a pooler in between) the library stops
-    preparing, and the upsert is sent whole (``_pg_bounded_sql``)."""
+    PostgreSQL then parses and plans only the ``EXECUTE``. A session that lost it (a
+    ``DEALLOCATE ALL``) has it prepared again in the same list; losses that keep coming (a
+    pooler handing each transaction to any session) send the upsert whole from then on."""
     connection.ensure_connection()
-    losses = 0
-    while losses < 2:
+    while _record_losses.steady():
         fresh = getattr(connection, _PREPARED_ON, None) is not connection.connection
         sql = _pg_bounded_execute_sql(milliseconds, prepare=fresh)
         try:
@@ -160,17 +160,45 @@ def _bounded_pg_execute(connection: Any, params: list[Any], milliseconds: int) -
             if not prepared.lost(exc):
                 raise
             setattr(connection, _PREPARED_ON, None)
-            losses += 1
+            _record_losses.count()
             continue
         setattr(connection, _PREPARED_ON, connection.connection)
         return row
-    prepared.give_up(connection.connection, _lost)
     return _upsert(connection, _pg_bounded_sql(milliseconds), params, text=True)
 
 
+class _Losses:
+    """The prepared upserts this process found lost: one now and then is a ``DEALLOCATE ALL``
+    (psycopg sends one after a rollback); more than ``LIMIT`` within ``WINDOW`` seconds is a
+    pooler, and the record is then sent whole for the rest of the process (logged once)."""
+
+    LIMIT = 3
+    WINDOW = 60.0
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.given_up = False
+
+    def steady(self) -> bool:
+        return not self.given_up
+
+    def count(self) -> None:
+        now = time.monotonic()
+        self.times = [t for t in self.times if now - t < self.WINDOW] + [now]
+        if len(self.times) > self.LIMIT and not self.given_up:
+            self.given_up = True
+            prepared.logger.warning(
+                "the prepared record was lost %d times in %d s: is a pooler in transaction "
+                "mode in between? stripe_mirror sends the record whole from now on in this "
+                "process",
+                len(self.times),
+                self.WINDOW,
+            )
+
+
+_record_losses = _Losses()
 #: Attribute of a database connection: the driver connection the upsert was prepared on.
 _PREPARED_ON = "_stripe_mirror_record_prepared_on"
-_lost = RuntimeError("the prepared record was lost twice")
 
 
 @cache
