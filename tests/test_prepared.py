@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import override_settings
 
 from stripe_mirror import db, prepared
+from stripe_mirror.dispatch.sql import prepared_record
 from stripe_mirror.dispatch.sql import record as record_sql
 from stripe_mirror.models import Customer, InboxEvent, Status
 from stripe_mirror.testing import build_event, post_event
@@ -157,7 +158,7 @@ def test_the_bounded_record_is_prepared_once_per_connection_and_again_when_lost(
     _post(client)
     driver = connection.connection
     assert driver is not None
-    name = record_sql._record_name()
+    name = prepared_record.name(record_sql._upsert_sql("postgresql"))
     driver.pgconn.exec_(f"DEALLOCATE {name}".encode())  # lost, as a DEALLOCATE ALL loses it
     assert not _record_prepared()
     with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
@@ -178,21 +179,22 @@ def test_a_record_lost_again_and_again_is_sent_whole(
 ) -> None:
     """As behind a pooler in transaction mode that hands each record to another session."""
     settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 2}
-    monkeypatch.setattr(record_sql, "_record_losses", record_sql._Losses())
-    name = record_sql._record_name()
+    monkeypatch.setattr(prepared_record, "_losses", prepared_record._Losses())
+    name = prepared_record.name(record_sql._upsert_sql("postgresql"))
     with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
-        for _ in range(record_sql._Losses.LIMIT + 1):
+        for _ in range(prepared_record._Losses.LIMIT + 1):
             _post(client)
             driver = connection.connection
             assert driver is not None
             assert _record_prepared()
             driver.pgconn.exec_(f"DEALLOCATE {name}".encode())
-        assert record_sql._record_losses.steady()  # each loss was prepared again
+        assert prepared_record.steady()  # each loss was prepared again
         _post(client)  # the fourth loss
-    assert not record_sql._record_losses.steady()
+    assert not prepared_record.steady()
     assert "prepared record was lost 4 times" in caplog.text
     _post(client)
     assert not _record_prepared()  # sent whole
     assert (
-        InboxEvent.objects.filter(status=Status.PROCESSED).count() == record_sql._Losses.LIMIT + 3
+        InboxEvent.objects.filter(status=Status.PROCESSED).count()
+        == prepared_record._Losses.LIMIT + 3
     )

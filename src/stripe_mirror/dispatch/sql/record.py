@@ -4,17 +4,16 @@ row's state after the write; bounded by RECORD_TIMEOUT (docs/operations.md). Its
 
 from __future__ import annotations
 
-import hashlib
-import time
 from functools import cache
 from typing import Any
 
 import orjson
-from django.db import ProgrammingError, connections, transaction
+from django.db import connections, transaction
 
 from ... import prepared
 from ...db import cursor as statement_cursor
 from ...models import InboxEvent, Status
+from . import prepared_record
 
 #: Columns written by the insert from parameters, in order (``record``'s ``params``).
 RECORD_COLUMNS = (
@@ -132,99 +131,16 @@ def _bounded_pg_upsert(
         # Client-side binding (Django's default) sends a statement list in one message, which
         # PostgreSQL runs as one implicit transaction: SET LOCAL holds for the INSERT, and it
         # costs no round trip (nor a BEGIN and a COMMIT).
-        if prepared.enabled(connection) and _record_losses.steady():
-            return _bounded_pg_execute(connection, params, milliseconds)
+        if prepared.enabled(connection) and prepared_record.steady():
+            whole = _pg_bounded_sql(milliseconds)
+            return prepared_record.upsert(
+                connection, params, milliseconds, sql=_upsert_sql("postgresql"), whole=whole
+            )
         return _upsert(connection, _pg_bounded_sql(milliseconds), params, text=True)
     # Server-side binding takes one statement per execute: a transaction of our own.
     with transaction.atomic(using=alias), statement_cursor(connection) as cursor:
         cursor.execute(_PG_TIMEOUTS, [str(milliseconds), str(milliseconds)])
         return _upsert(connection, _upsert_sql("postgresql"), params)
-
-
-def _bounded_pg_execute(connection: Any, params: list[Any], milliseconds: int) -> tuple[Any, ...]:
-    """The bounded statement list with the upsert prepared on the session (``PREPARE``, in the
-    first record's list on each connection, under the same bounds; ``PREPARED_STATEMENTS``):
-    PostgreSQL then parses and plans only the ``EXECUTE``. A session that lost it (a
-    ``DEALLOCATE ALL``) has it prepared again in the same list; losses that keep coming (a
-    pooler handing each transaction to any session) send the upsert whole from then on."""
-    connection.ensure_connection()
-    while _record_losses.steady():
-        fresh = getattr(connection, _PREPARED_ON, None) is not connection.connection
-        sql = _pg_bounded_execute_sql(milliseconds, prepare=fresh)
-        try:
-            row = _upsert(connection, sql, params, text=True)
-        except ProgrammingError as exc:
-            if prepared.taken(exc):  # on this session already (same name, same text)
-                setattr(connection, _PREPARED_ON, connection.connection)
-                continue
-            if not prepared.lost(exc):
-                raise
-            setattr(connection, _PREPARED_ON, None)
-            _record_losses.count()
-            continue
-        setattr(connection, _PREPARED_ON, connection.connection)
-        return row
-    return _upsert(connection, _pg_bounded_sql(milliseconds), params, text=True)
-
-
-class _Losses:
-    """The prepared upserts this process found lost: one now and then is a ``DEALLOCATE ALL``
-    (psycopg sends one after a rollback); more than ``LIMIT`` within ``WINDOW`` seconds is a
-    pooler, and the record is then sent whole for the rest of the process (logged once)."""
-
-    LIMIT = 3
-    WINDOW = 60.0
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.given_up = False
-
-    def steady(self) -> bool:
-        return not self.given_up
-
-    def count(self) -> None:
-        now = time.monotonic()
-        self.times = [t for t in self.times if now - t < self.WINDOW] + [now]
-        if len(self.times) > self.LIMIT and not self.given_up:
-            self.given_up = True
-            prepared.logger.warning(
-                "the prepared record was lost %d times in %d s: is a pooler in transaction "
-                "mode in between? stripe_mirror sends the record whole from now on in this "
-                "process",
-                len(self.times),
-                self.WINDOW,
-            )
-
-
-_record_losses = _Losses()
-#: Attribute of a database connection: the driver connection the upsert was prepared on.
-_PREPARED_ON = "_stripe_mirror_record_prepared_on"
-
-
-@cache
-def _record_name() -> str:
-    """The prepared upsert's name, which names its text: two versions of the library on one
-    session (a pooler's) cannot take each other's."""
-    digest = hashlib.sha256(_upsert_sql("postgresql").encode()).hexdigest()[:12]
-    return f"stripe_mirror_record_{digest}"
-
-
-def _numbered(sql: str) -> str:
-    """``%s`` placeholders as ``$1``, ``$2``, ... (the text holds no other ``%``)."""
-    parts = sql.split("%s")
-    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
-
-
-@cache
-def _pg_bounded_execute_sql(milliseconds: int, *, prepare: bool) -> str:
-    marks = ", ".join(["%s"] * len(RECORD_COLUMNS))
-    name = _record_name()
-    made = f"PREPARE {name} AS {_numbered(_upsert_sql('postgresql'))}; " if prepare else ""
-    return (
-        f"SET LOCAL lock_timeout = {milliseconds:d}; "
-        f"SET LOCAL statement_timeout = {milliseconds:d}; "
-        f"{made}EXECUTE {name}({marks})"
-    )
 
 
 #: RECORD_TIMEOUT on PostgreSQL: how long the record may wait for a lock, and run, in
