@@ -46,6 +46,7 @@ PLACES = {
     "events": "foundation",
     "patterns": "foundation",
     "db": "foundation",
+    "prepared": "foundation",
     "models": "foundation",
     "migrations": "foundation",
     "failures": "foundation",
@@ -71,7 +72,7 @@ NOT_IMPORTED_BY_DISPATCH = ("handlers", "sync")
 
 #: The only places that run SQL themselves (``connection.cursor()``, ``cursor.execute``):
 #: one module or package per table family, vendor branches included.
-SQL_MODULES = frozenset({"db", "sync.sql", "sync.links.sql", "dispatch.sql"})
+SQL_MODULES = frozenset({"db", "prepared", "sync.sql", "sync.links.sql", "dispatch.sql"})
 
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 43

@@ -35,6 +35,7 @@ DEFAULTS: Mapping[str, Any] = {
     "API_MAX_RETRIES": 3,
     "API_RATE_LIMIT": 20,
     "RECORD_TIMEOUT": 5,
+    "PREPARED_STATEMENTS": True,
     "OUTAGE_LOG_INTERVAL": 10,
     "RETENTION_BODY_DAYS": 30,
     "RETENTION_ROW_DAYS": 90,
@@ -181,6 +182,11 @@ def record_timeout() -> float | None:
     """Seconds the recording of a webhook may wait on the database; None: unbounded."""
     value = get("RECORD_TIMEOUT")
     return float(value) if value else None
+
+
+def prepared_statements() -> bool:
+    """Whether the library prepares its statements on PostgreSQL (``prepared.py``)."""
+    return bool(get("PREPARED_STATEMENTS"))
 
 
 def catchup_margin() -> float:

@@ -31,11 +31,15 @@ import orjson
 from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from . import prepared
+
 T = TypeVar("T")
 
 #: Attribute of a database connection: its cursor for the library's statements, with the
 #: driver connection and the query-logging state it was made for.
 _CURSOR = "_stripe_mirror_cursor"
+#: The same, for the cursor that binds on the server (``prepared.py``).
+_BOUND = "_stripe_mirror_bound_cursor"
 
 
 def _checked(connection: BaseDatabaseWrapper) -> bool:
@@ -43,7 +47,7 @@ def _checked(connection: BaseDatabaseWrapper) -> bool:
 
 
 @contextmanager
-def cursor(connection: BaseDatabaseWrapper) -> Iterator[Any]:
+def cursor(connection: BaseDatabaseWrapper, *, text: bool = False) -> Iterator[Any]:
     """A cursor of ``connection`` (Django's ``CursorWrapper``, whose ``execute`` translates
     errors and checks the transaction as always) for statements whose results are read at
     once, inside the ``with``: the one made for this connection before, unless the
@@ -51,8 +55,11 @@ def cursor(connection: BaseDatabaseWrapper) -> Iterator[Any]:
     since (``CaptureQueriesContext``, ``DEBUG``), or the connection is due its health check
     (``CONN_HEALTH_CHECKS``, at a request's first statement); then a new one. Unlike
     ``connection.cursor()``, it is not closed on leaving (nor ever: it goes with its driver
-    connection)."""
-    made = getattr(connection, _CURSOR, None)
+    connection). On PostgreSQL it binds on the server and prepares (``prepared.py``);
+    ``text``: a statement list sent as one text (bound on the client, as Django binds)."""
+    bound = not text and prepared.enabled(connection)
+    attribute = _BOUND if bound else _CURSOR
+    made = getattr(connection, attribute, None)
     driver = connection.connection
     if (
         made is None
@@ -62,9 +69,9 @@ def cursor(connection: BaseDatabaseWrapper) -> Iterator[Any]:
         # CONN_HEALTH_CHECKS: the first cursor of a request checks the connection first.
         or (getattr(connection, "health_check_enabled", False) and not _checked(connection))
     ):
-        wrapper = connection.cursor()
+        wrapper = prepared.bound_cursor(connection) if bound else connection.cursor()
         made = (connection.connection, connection.queries_logged, wrapper)
-        setattr(connection, _CURSOR, made)
+        setattr(connection, attribute, made)
     yield made[2]
 
 

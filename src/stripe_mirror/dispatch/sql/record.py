@@ -10,8 +10,10 @@ from typing import Any
 import orjson
 from django.db import connections, transaction
 
+from ... import prepared
 from ...db import cursor as statement_cursor
 from ...models import InboxEvent, Status
+from . import prepared_record
 
 #: Columns written by the insert from parameters, in order (``record``'s ``params``).
 RECORD_COLUMNS = (
@@ -110,8 +112,8 @@ def _pg_json_upsert() -> str:
     return _standard_upsert(table, source, _RETURNING_MANY)
 
 
-def _upsert(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
-    with statement_cursor(connection) as cursor:
+def _upsert(connection: Any, sql: str, params: list[Any], *, text: bool = False) -> tuple[Any, ...]:
+    with statement_cursor(connection, text=text) as cursor:
         cursor.execute(sql, params)
         # The bounded PostgreSQL statement list: psycopg 3 is on the SET's result, the row is
         # the last one's (psycopg 2 is on the last already).
@@ -129,7 +131,12 @@ def _bounded_pg_upsert(
         # Client-side binding (Django's default) sends a statement list in one message, which
         # PostgreSQL runs as one implicit transaction: SET LOCAL holds for the INSERT, and it
         # costs no round trip (nor a BEGIN and a COMMIT).
-        return _upsert(connection, _pg_bounded_sql(milliseconds), params)
+        if prepared.enabled(connection) and prepared_record.steady():
+            whole = _pg_bounded_sql(milliseconds)
+            return prepared_record.upsert(
+                connection, params, milliseconds, sql=_upsert_sql("postgresql"), whole=whole
+            )
+        return _upsert(connection, _pg_bounded_sql(milliseconds), params, text=True)
     # Server-side binding takes one statement per execute: a transaction of our own.
     with transaction.atomic(using=alias), statement_cursor(connection) as cursor:
         cursor.execute(_PG_TIMEOUTS, [str(milliseconds), str(milliseconds)])

@@ -1,0 +1,120 @@
+"""The webhook's bounded record on PostgreSQL as ``EXECUTE`` of an upsert prepared on the
+session (``PREPARED_STATEMENTS``, docs/operations.md "Databases"). ``RECORD_TIMEOUT``'s
+``SET LOCAL``s and the upsert travel in one client-side text, which cannot be a prepared
+statement of the protocol; an SQL ``PREPARE``, made by the first record of each connection
+in that same text, lets PostgreSQL parse and plan only the ``EXECUTE`` afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from functools import cache
+from typing import Any
+
+from django.db import ProgrammingError
+
+from ... import prepared
+from ...db import cursor as statement_cursor
+
+
+def steady() -> bool:
+    """False once the prepared upsert was found lost too often (``_Losses``)."""
+    return _losses.steady()
+
+
+def upsert(
+    connection: Any, params: list[Any], milliseconds: int, *, sql: str, whole: str
+) -> tuple[Any, ...]:
+    """The bounded statement list with the upsert prepared on the session (``PREPARE``, in the
+    first record's list on each connection, under the same bounds; ``PREPARED_STATEMENTS``):
+    PostgreSQL then parses and plans only the ``EXECUTE``. A session that lost it (a
+    ``DEALLOCATE ALL``) has it prepared again in the same list; losses that keep coming (a
+    pooler handing each transaction to any session) send the upsert whole from then on
+    (``whole``: the bounded list with ``sql``, the upsert, in it)."""
+    connection.ensure_connection()
+    while _losses.steady():
+        fresh = getattr(connection, _PREPARED_ON, None) is not connection.connection
+        text = _bounded_execute(sql, milliseconds, prepare=fresh)
+        try:
+            row = _run(connection, text, params)
+        except ProgrammingError as exc:
+            if prepared.taken(exc):  # on this session already (same name, same text)
+                setattr(connection, _PREPARED_ON, connection.connection)
+                continue
+            if not prepared.lost(exc):
+                raise
+            setattr(connection, _PREPARED_ON, None)
+            _losses.count()
+            continue
+        setattr(connection, _PREPARED_ON, connection.connection)
+        return row
+    return _run(connection, whole, params)
+
+
+class _Losses:
+    """The prepared upserts this process found lost: one now and then is a ``DEALLOCATE ALL``
+    (psycopg sends one after a rollback); more than ``LIMIT`` within ``WINDOW`` seconds is a
+    pooler, and the record is then sent whole for the rest of the process (logged once)."""
+
+    LIMIT = 3
+    WINDOW = 60.0
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.given_up = False
+
+    def steady(self) -> bool:
+        return not self.given_up
+
+    def count(self) -> None:
+        now = time.monotonic()
+        self.times = [t for t in self.times if now - t < self.WINDOW] + [now]
+        if len(self.times) > self.LIMIT and not self.given_up:
+            self.given_up = True
+            prepared.logger.warning(
+                "the prepared record was lost %d times in %d s: is a pooler in transaction "
+                "mode in between? stripe_mirror sends the record whole from now on in this "
+                "process",
+                len(self.times),
+                self.WINDOW,
+            )
+
+
+_losses = _Losses()
+#: Attribute of a database connection: the driver connection the upsert was prepared on.
+_PREPARED_ON = "_stripe_mirror_record_prepared_on"
+
+
+@cache
+def name(sql: str) -> str:
+    """The prepared upsert's name, which names its text: two versions of the library on one
+    session (a pooler's) cannot take each other's."""
+    digest = hashlib.sha256(sql.encode()).hexdigest()[:12]
+    return f"stripe_mirror_record_{digest}"
+
+
+def _numbered(sql: str) -> str:
+    """``%s`` placeholders as ``$1``, ``$2``, ... (the text holds no other ``%``)."""
+    parts = sql.split("%s")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+@cache
+def _bounded_execute(sql: str, milliseconds: int, *, prepare: bool) -> str:
+    marks = ", ".join(["%s"] * sql.count("%s"))
+    made = f"PREPARE {name(sql)} AS {_numbered(sql)}; " if prepare else ""
+    return (
+        f"SET LOCAL lock_timeout = {milliseconds:d}; "
+        f"SET LOCAL statement_timeout = {milliseconds:d}; "
+        f"{made}EXECUTE {name(sql)}({marks})"
+    )
+
+
+def _run(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
+    """The statement list's last result row: its upsert's."""
+    with statement_cursor(connection, text=True) as cursor:
+        cursor.execute(sql, params)
+        while cursor.description is None and cursor.nextset():
+            pass
+        row: tuple[Any, ...] = cursor.fetchone()
+    return row

@@ -1,0 +1,200 @@
+"""PREPARED_STATEMENTS (``prepared.py``): on PostgreSQL with psycopg 3 the library's own
+statements bind on the server and are prepared on each connection, Django's are left as the
+site configured them; a pooler that loses prepared statements turns it off for the process,
+and nothing is lost meanwhile."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from stripe_mirror import db, prepared
+from stripe_mirror.dispatch.sql import prepared_record
+from stripe_mirror.dispatch.sql import record as record_sql
+from stripe_mirror.models import Customer, InboxEvent, Status
+from stripe_mirror.testing import build_event, post_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET = "whsec_test_primary"
+
+
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts with prepared statements allowed, and a new connection."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    monkeypatch.setattr(prepared, "_gave_up", False)
+    connection.close()
+    yield
+    connection.close()  # its prepared statements go with it
+
+
+def _prepared_texts() -> list[str]:
+    """The statements this connection's session has prepared."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [text for (text,) in cursor.fetchall()]
+
+
+def _post(client: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    event = event or build_event("customer.created")
+    assert post_event(client, event, secret=SECRET).status_code == 200
+    return event
+
+
+def test_the_librarys_statements_are_prepared_and_djangos_are_not(client: Any) -> None:
+    for _ in range(3):
+        _post(client)
+    texts = _prepared_texts()
+    # The claim (and the outcome's update) ran once per event: prepared from the second.
+    assert any('FROM "stripe_mirror_inbox"' in t and "FOR UPDATE" in t for t in texts), texts
+    assert any(t.startswith('UPDATE "stripe_mirror_inbox"') for t in texts), texts
+    assert all("$1" in t or "%s" not in t for t in texts)  # bound on the server
+    # The ORM's statements stay bound on the client: never prepared.
+    for _ in range(3):
+        assert Customer.objects.filter(email="nobody@example.com").count() == 0
+    assert not any("nobody@example.com" in t or "email" in t for t in _prepared_texts())
+    assert InboxEvent.objects.filter(status=Status.PROCESSED).count() == 3
+
+
+@pytest.mark.parametrize(
+    ("setting", "entry"),
+    [
+        ({"PREPARED_STATEMENTS": False}, {}),
+        ({}, {"DISABLE_SERVER_SIDE_CURSORS": True}),
+    ],
+)
+def test_a_site_that_says_no_gets_no_prepared_statements(
+    client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, setting: Any, entry: Any
+) -> None:
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, **setting}
+    for key, value in entry.items():
+        monkeypatch.setitem(connection.settings_dict, key, value)
+    assert not prepared.enabled(connection)
+    for _ in range(3):
+        _post(client)
+    assert _prepared_texts() == []
+    assert InboxEvent.objects.filter(status=Status.PROCESSED).count() == 3
+
+
+def _lose_them() -> None:
+    """What a pooler in transaction mode does: the next statement runs on a server session
+    that never saw this client's prepared statements (psycopg is not told)."""
+    driver = connection.connection
+    assert driver is not None
+    driver.pgconn.exec_(b"DEALLOCATE ALL")
+
+
+def test_lost_prepared_statements_outside_a_transaction_run_again_unprepared(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def run() -> int:
+        with db.cursor(connection) as cursor:
+            cursor.execute('SELECT count(*) FROM "stripe_mirror_inbox" WHERE "id" > %s', [0])
+            found: int = cursor.fetchone()[0]
+            return found
+
+    run(), run()  # the second prepares it
+    assert any("stripe_mirror_inbox" in t for t in _prepared_texts())
+    _lose_them()
+    with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
+        assert run() == 0
+    assert prepared._gave_up
+    assert "pooler in transaction mode" in caplog.text
+    assert not prepared.enabled(connection)
+    run(), run()
+    assert _prepared_texts() == []  # none prepared since
+
+
+def test_lost_prepared_statements_fail_an_attempt_and_lose_no_event(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stripe_mirror.tasks import process
+
+    for _ in range(2):
+        _post(client)  # the claim and the outcome's update are prepared now
+    with override_settings(STRIPE_MIRROR={**_settings(), "TASK_BACKEND": None}):
+        event = _post(client)  # recorded only
+    row = InboxEvent.objects.get(stripe_id=event["id"])
+    assert row.status == Status.PENDING
+    _lose_them()
+    with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
+        first = process(row.pk, force=True)
+    assert prepared._gave_up
+    row.refresh_from_db()
+    assert (first.value, row.status, row.attempts) == ("failed", Status.FAILED, 1)
+    assert process(row.pk, force=True).value == "processed"  # unprepared, from now on
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (Status.PROCESSED, 2)
+
+
+def _settings() -> dict[str, Any]:
+    from django.conf import settings
+
+    return dict(settings.STRIPE_MIRROR)
+
+
+def _record_prepared() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE %s",
+            ["stripe_mirror_record_%"],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def test_the_bounded_record_is_prepared_once_per_connection_and_again_when_lost(
+    client: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 2}
+    _post(client)
+    assert _record_prepared()  # by the first record's statement list
+    _post(client)
+    driver = connection.connection
+    assert driver is not None
+    name = prepared_record.name(record_sql._upsert_sql("postgresql"))
+    driver.pgconn.exec_(f"DEALLOCATE {name}".encode())  # lost, as a DEALLOCATE ALL loses it
+    assert not _record_prepared()
+    with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
+        _post(client)  # prepared again, in its statement list
+    assert _record_prepared()
+    assert not prepared._gave_up
+    assert caplog.text == ""
+    with connection.cursor() as cursor:  # the bounds ended with each record's transaction
+        cursor.execute(
+            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+        )
+        assert cursor.fetchone() == ("0", "0")
+    assert InboxEvent.objects.filter(status=Status.PROCESSED).count() == 3
+
+
+def test_a_record_lost_again_and_again_is_sent_whole(
+    client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As behind a pooler in transaction mode that hands each record to another session."""
+    settings.STRIPE_MIRROR = {**settings.STRIPE_MIRROR, "RECORD_TIMEOUT": 2}
+    monkeypatch.setattr(prepared_record, "_losses", prepared_record._Losses())
+    name = prepared_record.name(record_sql._upsert_sql("postgresql"))
+    with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
+        for _ in range(prepared_record._Losses.LIMIT + 1):
+            _post(client)
+            driver = connection.connection
+            assert driver is not None
+            assert _record_prepared()
+            driver.pgconn.exec_(f"DEALLOCATE {name}".encode())
+        assert prepared_record.steady()  # each loss was prepared again
+        _post(client)  # the fourth loss
+    assert not prepared_record.steady()
+    assert "prepared record was lost 4 times" in caplog.text
+    _post(client)
+    assert not _record_prepared()  # sent whole
+    assert (
+        InboxEvent.objects.filter(status=Status.PROCESSED).count()
+        == prepared_record._Losses.LIMIT + 3
+    )
