@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from django.db import ProgrammingError
 
 from ... import prepared
-from ...db import cursor as statement_cursor
 
 
 def steady() -> bool:
@@ -22,8 +22,12 @@ def steady() -> bool:
     return _losses.steady()
 
 
+#: Sends a statement list with its parameters, and returns its last result's row.
+Run = Callable[[Any, str, list[Any]], tuple[Any, ...]]
+
+
 def upsert(
-    connection: Any, params: list[Any], milliseconds: int, *, sql: str, whole: str
+    connection: Any, params: list[Any], milliseconds: int, *, sql: str, whole: str, run: Run
 ) -> tuple[Any, ...]:
     """The bounded statement list with the upsert prepared on the session (``PREPARE``, in the
     first record's list on each connection, under the same bounds; ``PREPARED_STATEMENTS``):
@@ -36,7 +40,7 @@ def upsert(
         fresh = getattr(connection, _PREPARED_ON, None) is not connection.connection
         text = _bounded_execute(sql, milliseconds, prepare=fresh)
         try:
-            row = _run(connection, text, params)
+            row = run(connection, text, params)
         except ProgrammingError as exc:
             if prepared.taken(exc):  # on this session already (same name, same text)
                 setattr(connection, _PREPARED_ON, connection.connection)
@@ -48,7 +52,7 @@ def upsert(
             continue
         setattr(connection, _PREPARED_ON, connection.connection)
         return row
-    return _run(connection, whole, params)
+    return run(connection, whole, params)
 
 
 class _Losses:
@@ -108,13 +112,3 @@ def _bounded_execute(sql: str, milliseconds: int, *, prepare: bool) -> str:
         f"SET LOCAL statement_timeout = {milliseconds:d}; "
         f"{made}EXECUTE {name(sql)}({marks})"
     )
-
-
-def _run(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
-    """The statement list's last result row: its upsert's."""
-    with statement_cursor(connection, text=True) as cursor:
-        cursor.execute(sql, params)
-        while cursor.description is None and cursor.nextset():
-            pass
-        row: tuple[Any, ...] = cursor.fetchone()
-    return row

@@ -4,7 +4,7 @@ row's state after the write; bounded by RECORD_TIMEOUT (docs/operations.md). Its
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import orjson
@@ -134,7 +134,12 @@ def _bounded_pg_upsert(
         if prepared.enabled(connection) and prepared_record.steady():
             whole = _pg_bounded_sql(milliseconds)
             return prepared_record.upsert(
-                connection, params, milliseconds, sql=_upsert_sql("postgresql"), whole=whole
+                connection,
+                params,
+                milliseconds,
+                sql=_upsert_sql("postgresql"),
+                whole=whole,
+                run=partial(_upsert, text=True),
             )
         return _upsert(connection, _pg_bounded_sql(milliseconds), params, text=True)
     # Server-side binding takes one statement per execute: a transaction of our own.
