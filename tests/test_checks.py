@@ -179,6 +179,21 @@ def test_good_durations(settings: Any, key: str, good: Any) -> None:
     assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: good}) == []
 
 
+@pytest.mark.parametrize("key", ["MIRROR", "PREPARED_STATEMENTS"])
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        (True, []),
+        (False, []),
+        ("false", ["stripe_mirror.E009"]),
+        (0, ["stripe_mirror.E009"]),
+        (None, ["stripe_mirror.E009"]),
+    ],
+)
+def test_flags_are_true_or_false(settings: Any, key: str, value: Any, found: list[str]) -> None:
+    assert ids(settings, {"ENDPOINTS": {"default": GOOD}, key: value}) == found
+
+
 @pytest.mark.parametrize("jitter", [0, 0.25, 1, 1.0])
 def test_retry_jitter_from_0_to_1(settings: Any, jitter: float) -> None:
     assert ids(settings, {"ENDPOINTS": {"default": GOOD}, "RETRY_JITTER": jitter}) == []

@@ -44,6 +44,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     messages += _check_numbers(value, "STRIPE_MIRROR")
     messages += _check_durations(value)
     messages += _check_jitter(value)
+    messages += _check_flags(value)
     messages += check_api(value)
     messages += _check_endpoints(value.get("ENDPOINTS"))
     messages += _check_task_backend()
@@ -185,6 +186,18 @@ def _check_jitter(values: Mapping[str, Any]) -> list[CheckMessage]:
             f"STRIPE_MIRROR['RETRY_JITTER'] must be a number from 0 to 1, not {value!r}.",
             "It is the fraction of each retry delay that may be cut off (0: no jitter).",
         )
+    ]
+
+
+#: Settings that are True or False (a string such as "false" would read as true).
+_FLAGS = ("MIRROR", "PREPARED_STATEMENTS")
+
+
+def _check_flags(values: Mapping[str, Any]) -> list[CheckMessage]:
+    return [
+        _error("E009", f"STRIPE_MIRROR['{key}'] must be True or False, not {values[key]!r}.")
+        for key in _FLAGS
+        if key in values and not isinstance(values[key], bool)
     ]
 
 
