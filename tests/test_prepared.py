@@ -198,3 +198,62 @@ def test_a_record_lost_again_and_again_is_sent_whole(
         InboxEvent.objects.filter(status=Status.PROCESSED).count()
         == prepared_record._Losses.LIMIT + 3
     )
+
+
+def _timestamps_read(sql: str, params: list[Any]) -> tuple[Any, Any]:
+    """The first row of ``sql``, read by the library's cursor and by Django's."""
+    with db.cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        ours = cursor.fetchone()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        theirs = cursor.fetchone()
+    return ours, theirs
+
+
+@pytest.mark.parametrize("zone", [None, "Europe/Paris"])
+def test_timestamps_read_by_the_library_are_djangos(
+    client: Any, monkeypatch: pytest.MonkeyPatch, zone: str | None
+) -> None:
+    """The library's cursor loads ``timestamptz`` with psycopg's loader, not Django's Python
+    one: the same values, in the same time zone object, for the default zone (UTC) and a
+    database's own ``TIME_ZONE``."""
+    monkeypatch.setitem(connection.settings_dict, "TIME_ZONE", zone)
+    _post(client)
+    table = InboxEvent._meta.db_table
+    sql = f'SELECT "received_at", "processed_at", "next_attempt_at" FROM "{table}" WHERE "id" > %s'
+    for _ in range(3):  # unprepared, then prepared
+        ours, theirs = _timestamps_read(sql, [0])
+        assert ours == theirs
+        assert ours[0].tzinfo is theirs[0].tzinfo is connection.timezone
+        assert ours[1].tzinfo is theirs[1].tzinfo
+    row = InboxEvent.objects.get()
+    assert ours[0] == row.received_at
+    assert ours[0].tzinfo is row.received_at.tzinfo
+    assert _loader(connection) is _psycopgs_loader()
+
+
+def _loader(site: Any) -> Any:
+    from psycopg.pq import Format
+
+    with db.cursor(site) as cursor:
+        adapters = cursor.cursor.adapters
+        return adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT)
+
+
+def _psycopgs_loader() -> Any:
+    import psycopg
+    from psycopg.pq import Format
+
+    return psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, Format.TEXT)
+
+
+def test_naive_timestamps_stay_djangos(client: Any, settings: Any) -> None:
+    """With ``USE_TZ = False`` Django loads naive datetimes: so does the library's cursor."""
+    settings.USE_TZ = False
+    connection.close()
+    now = "2026-01-02 03:04:05+00"
+    ours, theirs = _timestamps_read("SELECT %s::timestamptz", [now])
+    assert ours == theirs
+    assert ours[0].tzinfo is None
+    assert _loader(connection) is not _psycopgs_loader()
