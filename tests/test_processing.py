@@ -694,6 +694,33 @@ def test_a_same_second_tie_in_a_batch_is_decided_once_by_the_guard(
     assert _invoice_writes(queries) == (1, 1)
 
 
+def _invoice_with_line(status: str, amount: int) -> dict[str, Any]:
+    line = {"id": "il_tie", "object": "line_item", "amount": amount, "currency": "usd"}
+    lines = {"object": "list", "data": [line], "has_more": False, "url": "/v1/invoices/x/lines"}
+    return _invoice(status) | {"lines": lines}
+
+
+@pytest.mark.django_db
+def test_a_line_follows_its_invoice_on_a_tie_without_a_lookup_of_its_own(
+    record: Record,
+) -> None:
+    """Two same-second snapshots of an invoice, processed one by one: the second wins the
+    tie (the status progression) and its line is written with it. A line has no events of
+    its own, so its tie is its invoice's: the inbox is asked once, for the invoice."""
+    from stripe_mirror.models import LineItem
+
+    now = int(timezone.now().timestamp())
+    first = record(build_event("invoice.finalized", _invoice_with_line("open", 100), created=now))
+    assert process(first.pk) == Outcome.PROCESSED
+    paid = record(build_event("invoice.paid", _invoice_with_line("paid", 250), created=now))
+    with CaptureQueriesContext(connection) as queries:
+        assert process(paid.pk) == Outcome.PROCESSED
+
+    line = LineItem.objects.get(stripe_id="il_tie")
+    assert (line.amount, line.event_id, line.invoice_id) == (250, paid.stripe_id, "in_batch")
+    assert _invoice_writes(queries) == (1, 1)
+
+
 @pytest.mark.django_db
 def test_a_batch_takes_the_other_due_events_of_its_objects(record: Record) -> None:
     """Beyond its ``limit``, a batch claims the other due events about the objects it holds

@@ -240,6 +240,10 @@ class StripeModel(models.Model):
     #: Columns of this base that the object type does not have in Stripe (a discount has no
     #: ``created``, a tax id no ``metadata``): they stay empty instead of being read.
     NOT_IN_STRIPE: ClassVar[frozenset[str]] = frozenset()
+    #: True for objects Stripe sends no events about, that come only inside their parent's
+    #: (an invoice's lines): on a same-second tie the parent's snapshot, which won its own
+    #: tie, wins for them too, with no other snapshot of theirs in the inbox to look for.
+    EMBEDDED_ONLY: ClassVar[bool] = False
 
     id = models.BigAutoField(primary_key=True)
     stripe_id = StripeIdField("Stripe id", max_length=255)

@@ -67,6 +67,7 @@ class LineItem(StripeModel):
     """A line of an invoice (``line_item``): mirrored from the invoice's ``lines``."""
 
     STRIPE_OBJECT: ClassVar[str] = "line_item"
+    EMBEDDED_ONLY: ClassVar[bool] = True
     NOT_IN_STRIPE: ClassVar[frozenset[str]] = frozenset({"created"})
 
     invoice_id = ref("invoice")

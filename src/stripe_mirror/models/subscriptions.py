@@ -88,6 +88,7 @@ SubscriptionItemManager = models.Manager.from_queryset(SubscriptionItemQuerySet)
 
 class SubscriptionItem(StripeModel):
     STRIPE_OBJECT: ClassVar[str] = "subscription_item"
+    EMBEDDED_ONLY: ClassVar[bool] = True
 
     objects = SubscriptionItemManager()  # type: ignore[misc]  # a narrower manager than the base one
 

@@ -143,11 +143,8 @@ def tombstone(
 def _key(
     model: type[StripeModel], stripe_id: str, obj: Mapping[str, Any], origin: Origin
 ) -> dict[str, Any]:
-    key: dict[str, Any] = {
-        "stripe_id": stripe_id,
-        "account": origin.account,
-        "livemode": origin.livemode,
-    }
+    scope = {"account": origin.account, "livemode": origin.livemode}
+    key: dict[str, Any] = {"stripe_id": stripe_id, **scope}
     if model is StripeObject:
         key["type"] = str(obj.get("object", ""))[:100]
     return key
@@ -277,6 +274,8 @@ def _same_second_candidates(
     """Every recorded snapshot of this object in the incoming one's second, itself included."""
     candidates = [Candidate(origin.event_id, origin.event_type, obj, origin.previous)]
     object_type = str(obj.get("object", ""))
+    if model_for(object_type).EMBEDDED_ONLY:  # no events of its own: nothing else to find
+        return candidates
     tied = sources.same_second()(
         object_type,
         stripe_id,
