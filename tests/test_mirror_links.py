@@ -16,6 +16,7 @@ order must end in the same links. (Duplicates are proven harmless in test_orderi
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -225,3 +226,126 @@ def test_a_link_pass_locks_a_row_committed_after_its_locks_before_writing_it(
 
     assert len(rounds) == 2  # the first round found an unlocked row: it started again
     assert Charge.objects.get(stripe_id="ch_1").invoice_id == "in_1"
+
+
+# --- the payment's other rows, in the event's own transaction (PostgreSQL) --------------------
+
+CREATED = datetime(2025, 10, 9, tzinfo=UTC)
+PAIRING = NEW_SHAPE[3]  # invoice_payment.paid: every other row of the payment gets a link
+BEFORE_PAIRING = [e for e in NEW_SHAPE if e is not PAIRING]
+
+
+def _lock_passes(queries: Any) -> list[str]:
+    """The statements of passes after commit: they lock rows waiting, in order."""
+    return [q["sql"] for q in queries if "ORDER BY" in q["sql"] and "FOR UPDATE" in q["sql"]]
+
+
+@pytest.fixture
+def settles(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The passes after commit that ran (their known ids)."""
+    from django.db import connection
+
+    from tests import live
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the links of a payment's other rows are written at once on PostgreSQL")
+    return live.passes_after_commit(monkeypatch)
+
+
+def test_free_rows_get_their_links_in_the_events_own_transaction(
+    client: Any, settles: list[Any]
+) -> None:
+    """The pairing names none of the other rows' links, yet derives them all: the rows are
+    free, so one locking read (``SKIP LOCKED``) takes them and they are written in the
+    event's transaction, with no pass after commit."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    deliver(client, BEFORE_PAIRING, NEW_API, "acct_f")
+    settles.clear()
+    with CaptureQueriesContext(connection) as queries:
+        deliver(client, [PAIRING], NEW_API, "acct_f")
+    assert [q for q in queries if "SKIP LOCKED" in q["sql"] and "WITH" in q["sql"]]
+    assert not _lock_passes(queries)
+    assert settles == []
+    assert links("acct_f") == EXPECTED
+
+
+def _waiting_for_a_lock() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def test_a_row_another_transaction_holds_is_left_to_the_pass(
+    client: Any, settles: list[Any]
+) -> None:
+    """Another transaction holds the charge (a worker writing it): the event does not wait
+    for it while holding its own rows; the pass after commit does, in lock order, and ends
+    in the same links once the other transaction is done."""
+    import threading
+    import time
+
+    from tests import live
+
+    deliver(client, BEFORE_PAIRING, NEW_API, "acct_h")
+    settles.clear()
+    charge = Charge.objects.get(account="acct_h")
+    failures: list[BaseException] = []
+
+    def pair() -> None:
+        from django.db import connections
+
+        try:
+            deliver(client, [PAIRING], NEW_API, "acct_h")
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    with live.row_locked(Charge._meta.db_table, charge.pk):
+        thread = threading.Thread(target=pair)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_for_a_lock() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _waiting_for_a_lock()  # the pass, after the event committed
+        assert InvoicePayment.objects.filter(account="acct_h").exists()
+    thread.join(30)
+    assert not failures
+    assert len(settles) == 1
+    assert links("acct_h") == EXPECTED
+
+
+def test_a_row_changed_after_the_read_is_left_to_the_pass(
+    client: Any, settles: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction commits a change to one of the payment's rows after the event
+    read them: the locking read finds it changed, so the links are derived again by the pass
+    after commit, from fresh reads, not written from the stale ones."""
+    from stripe_mirror.sync.links import write
+    from tests import live
+
+    deliver(client, BEFORE_PAIRING, NEW_API, "acct_c")
+    settles.clear()
+    real = write._discover
+    changed: list[bool] = []
+
+    def discover_then_a_commit(*args: Any) -> Any:
+        rows = real(*args)
+        if not changed:  # the charge's own later event, committed by another worker
+            changed.append(True)
+            charges = Charge.objects.filter(account="acct_c")  # a fact the links read
+            live.in_other_connection(lambda: charges.update(created=CREATED))
+        return rows
+
+    monkeypatch.setattr(write, "_discover", discover_then_a_commit)
+    deliver(client, [PAIRING], NEW_API, "acct_c")
+    assert changed
+    assert len(settles) == 1
+    assert links("acct_c") == EXPECTED
