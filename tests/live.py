@@ -399,19 +399,3 @@ def _held_by_another_session(sql: str, params: list[Any], unlock: str = "") -> I
     finally:
         release.set()
         thread.join(30)
-
-
-def passes_after_commit(monkeypatch: Any) -> list[str]:
-    """Record the link passes after commit that run from now on (the ids each was given),
-    running them as usual."""
-    from stripe_mirror.sync.links import write
-
-    calls: list[str] = []
-    real = write._settle
-
-    def settle(scope: Any, known: Any, alias: str) -> None:
-        calls.append(str(known))
-        real(scope, known, alias)
-
-    monkeypatch.setattr(write, "_settle", settle)
-    return calls

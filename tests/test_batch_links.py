@@ -24,7 +24,6 @@ from stripe_mirror.dispatch.registry import registry
 from stripe_mirror.models import Charge, Invoice, PaymentIntent
 from stripe_mirror.sync import links
 from stripe_mirror.testing import build_event
-from tests import live
 from tests.streams import NEW_API
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -141,9 +140,14 @@ def test_the_payments_of_a_rolled_back_transaction_are_not_settled_by_the_next(
 
     if not connection.features.has_select_for_update:
         pytest.skip("SQLite has one writer at a time: there is no pass after commit")
-    settled = live.passes_after_commit(monkeypatch)
-    # As when another transaction holds a row of the payments: they are left to the pass.
-    monkeypatch.setattr(write.sql, "still_as_read", lambda *args: False)
+    settled: list[str] = []
+    real = write._settle
+
+    def settle(scope: Any, ids: Any, alias: str) -> None:
+        settled.append(str(ids))
+        real(scope, ids, alias)
+
+    monkeypatch.setattr(write, "_settle", settle)
 
     def rolled_back() -> None:
         with transaction.atomic():

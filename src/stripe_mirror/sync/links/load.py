@@ -21,7 +21,6 @@ def _discover(alias: str, scope: _Scope, ids: _Ids) -> _Rows:
         query = ids.minus(before)
         if not query.size():
             break
-    rows.complete = not query.size()
     return rows
 
 

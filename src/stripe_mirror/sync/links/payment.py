@@ -60,8 +60,6 @@ class _Rows:
     intents: list[dict[str, Any]] = field(default_factory=list)
     charges: list[dict[str, Any]] = field(default_factory=list)
     _seen: set[tuple[str, int]] = field(default_factory=set)
-    #: False when the loads stopped before finding every row (``load._MAX_ROUNDS``).
-    complete: bool = True
 
     def merge(self, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add the rows not loaded yet; returns them."""

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from ...db import cursor as statement_cursor
 from ...db import equals, lock_order
 from ...models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
-from .payment import _Ids, _Rows, _Scope
+from .payment import _Ids, _Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +105,9 @@ def load_rows(alias: str, scope: _Scope, ids: _Ids) -> list[dict[str, Any]]:
     for kind, account, livemode, *values in fetched:
         if account != scope.account or bool(livemode) != scope.livemode:
             continue
-        found.append(_row(kind, values))
+        wanted = _LOADS[kind].columns
+        row = {c: v for c, v in zip(_UNION_COLUMNS, values, strict=True) if c in wanted}
+        found.append(_clean(row, kind))
     return found
 
 
@@ -156,60 +158,6 @@ def _epoch(value: object) -> float:
     if value.tzinfo is None:  # stored in UTC without a zone (SQLite, MariaDB)
         value = value.replace(tzinfo=UTC)
     return value.timestamp()
-
-
-def still_as_read(alias: str, rows: _Rows, written: set[tuple[type[StripeModel], int]]) -> bool:
-    """Lock the payment's ``rows`` but those ``written`` (held already), without waiting for
-    any (``SKIP LOCKED``), and say whether every one was free and is still as loaded: then no
-    other transaction is writing any of them, none has changed since, and the links derived
-    from them may be written now, in this transaction. PostgreSQL only: one statement, whose
-    locking reads return each row as last committed. False elsewhere (the pass after commit
-    does it)."""
-    connection = connections[alias]
-    if connection.vendor != "postgresql":
-        return False
-    loaded = {
-        (kind, row["id"]): row
-        for kind, load in _LOADS.items()
-        for row in getattr(rows, kind)
-        if (load.model, row["id"]) not in written
-    }
-    if not loaded:
-        return True
-    sql, params = _locking_sql(alias, sorted(loaded))
-    with statement_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        fetched = cursor.fetchall()
-    if len(fetched) != len(loaded):  # locked by another transaction (or gone)
-        return False
-    for kind, _account, _livemode, *values in fetched:
-        now = _row(kind, values)
-        before = loaded.get((kind, now["id"]))
-        if before is None or any(before[c] != now[c] for c in _LOADS[kind].columns):
-            return False
-    return True
-
-
-def _locking_sql(alias: str, keys: list[tuple[str, int]]) -> tuple[str, list[int]]:
-    """One statement locking the rows ``keys`` (kind, primary key) that no transaction holds,
-    and returning them as ``load_rows`` does."""
-    quote = connections[alias].ops.quote_name
-    parts, kinds, params = [], [], []
-    for kind in _LOADS:
-        pks = [pk for k, pk in keys if k == kind]
-        if pks:
-            where = f"{quote('id')} IN ({', '.join(['%s'] * len(pks))})"
-            parts.append(f"{kind} AS ({_branch(alias, kind)} {where} FOR UPDATE SKIP LOCKED)")
-            kinds.append(kind)
-            params.extend(pks)
-    union = " UNION ALL ".join("SELECT * FROM " + kind for kind in kinds)  # noqa: S608 (CTE names)
-    return f"WITH {', '.join(parts)} {union}", params
-
-
-def _row(kind: str, values: list[Any]) -> dict[str, Any]:
-    """One fetched row of ``kind``, its union columns ``values``, as the links read it."""
-    wanted = _LOADS[kind].columns
-    return _clean({c: v for c, v in zip(_UNION_COLUMNS, values, strict=True) if c in wanted}, kind)
 
 
 def lock_rows(alias: str, scope: _Scope, ids: _Ids) -> set[tuple[type[StripeModel], int]]:

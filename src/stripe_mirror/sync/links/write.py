@@ -49,21 +49,15 @@ def reconcile(row: StripeModel) -> None:
 def _reconcile(alias: str, scope: _Scope, ids: _Ids, written: set[_Written]) -> None:
     """Derive the links of the payments of ``ids`` (which grows to all of their ids) and
     write those of the rows this transaction ``written`` (and so holds locked)."""
-    rows = _discover(alias, scope, ids)
-    derived = _derive(rows)
+    derived = _derive(_discover(alias, scope, ids))
     if not connections[alias].features.has_select_for_update:
         _write(derived)  # one writer at a time (SQLite): nothing can race
         return
     # The rows just written are locked by this transaction: their links are written now, so
-    # that the events' handlers see them. The payments' other rows are written now too if
-    # they can be locked at once and are still as read (no other transaction is writing
-    # them); else they are left to the pass after commit, which waits for their locks in a
-    # fixed order: waiting for them here, in whatever order a batch's events come, would let
-    # two workers deadlock.
+    # that the events' handlers see them. The other rows of the payments are left to the
+    # pass after commit, which locks them in a fixed order: writing them here, in whatever
+    # order the events of a batch come, would let two workers deadlock.
     _write([d for d in derived if (d[0], d[1]["id"]) in written])
-    if rows.complete and sql.still_as_read(alias, rows, written):
-        _write([d for d in derived if (d[0], d[1]["id"]) not in written])
-        return
     _settle_after_commit(alias, scope, ids)
 
 
