@@ -225,3 +225,37 @@ def test_a_link_pass_locks_a_row_committed_after_its_locks_before_writing_it(
 
     assert len(rounds) == 2  # the first round found an unlocked row: it started again
     assert Charge.objects.get(stripe_id="ch_1").invoice_id == "in_1"
+
+
+def test_a_payments_rows_inserted_at_once_end_in_its_links(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The charge's event commits while the invoice payment's event is between reading the
+    payment's rows and writing their links: each new row was invisible to the other event,
+    and neither changed the rows both read. The pass after commit, which locks the rows and
+    then reads them, ends in every link. (Writing the other rows' links at once when their
+    locks could be taken without waiting did not: docs/benchmarks.md.)"""
+    from django.db import connection
+    from django.test import Client
+
+    from stripe_mirror.sync.links import write
+    from tests import live
+
+    if not connection.features.has_select_for_update:
+        pytest.skip("SQLite has one writer at a time: the two events cannot overlap")
+    failed_intent, charge, intent, pairing, paid = NEW_SHAPE
+    deliver(client, [failed_intent, intent, paid], NEW_API, "acct_r")
+    real = write._discover
+    interleaved: list[bool] = []
+
+    def discover_then_the_charge(*args: Any) -> Any:
+        rows = real(*args)
+        if not interleaved:  # the pairing's read: the charge's event runs and commits now
+            interleaved.append(True)
+            live.in_other_connection(lambda: deliver(Client(), [charge], NEW_API, "acct_r"))
+        return rows
+
+    monkeypatch.setattr(write, "_discover", discover_then_the_charge)
+    deliver(client, [pairing], NEW_API, "acct_r")
+    assert interleaved
+    assert links("acct_r") == EXPECTED
