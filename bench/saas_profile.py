@@ -20,7 +20,11 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from . import saas, saas_run
 
@@ -44,7 +48,19 @@ def main(argv: list[str]) -> int:
         help="sample only while holding the GIL (Python CPU; leaves out time in C calls that "
         "release it, such as a send that hands the CPU to PostgreSQL)",
     )
+    p.add_argument(
+        "--statements",
+        action="store_true",
+        help="count the statements each unit sends, by text (an execute wrapper; no py-spy)",
+    )
+    p.add_argument(
+        "--calls",
+        action="store_true",
+        help="count calls with cProfile instead of sampling (slower; calls per unit are exact)",
+    )
     ns, rest = p.parse_known_args(argv)
+    if ns.statements or ns.calls:
+        ns.no_spy = True
     opts = saas_run.options(["--customers", str(ns.customers), *rest])
     os.environ.update(saas_run.site_env(opts.database_url, "no-backend"))
     sys.path[:0] = [str(saas_run.SRC), str(ROOT), str(ROOT / "example")]
@@ -58,6 +74,10 @@ def main(argv: list[str]) -> int:
     bodies.write_bytes(b"\x1e".join(stream.bodies[n] for n in stream.order))
     mode = "immediate" if ns.path == "default" else "no-backend"
     env = saas_run.fresh(opts, mode)
+    if ns.statements:
+        env["BENCH_COUNT_STATEMENTS"] = "1"
+    if ns.calls:
+        env["BENCH_CPROFILE"] = str(RESULTS / f"calls-{ns.path}-{time.strftime('%H%M%S')}.prof")
     if ns.path == "worker":
         subprocess.run(
             [sys.executable, "-m", "bench.saas_profile", "_run", "request", str(bodies)],
@@ -99,18 +119,20 @@ def _run(argv: list[str]) -> int:
     import django
 
     django.setup()
+    counted: Counter[str] = Counter()
     times, wall = os.times(), time.perf_counter()
-    if argv[0] == "request":
-        from .saas_count import post_all
+    with _counting(counted), _calls():
+        if argv[0] == "request":
+            from .saas_count import post_all
 
-        units = post_all(argv[1])
-    else:
-        from django.core.management import call_command
+            units = post_all(argv[1])
+        else:
+            from django.core.management import call_command
 
-        from stripe_mirror.models import InboxEvent
+            from stripe_mirror.models import InboxEvent
 
-        units = InboxEvent.objects.count()
-        call_command("stripe_mirror_worker", "--once", "--batch-size", "500")
+            units = InboxEvent.objects.count()
+            call_command("stripe_mirror_worker", "--once", "--batch-size", "500")
     after, wall = os.times(), time.perf_counter() - wall
     user, system = after.user - times.user, after.system - times.system
     print(
@@ -119,7 +141,45 @@ def _run(argv: list[str]) -> int:
         f"{units / wall:.1f} units/s (this process, one at a time)",
         flush=True,
     )
+    for text, count in counted.most_common():
+        print(f"{count / units:7.3f}  {text}")
     return 0
+
+
+@contextmanager
+def _calls() -> Iterator[None]:
+    """With BENCH_CPROFILE, run under cProfile and write its stats there (pstats)."""
+    path = os.environ.get("BENCH_CPROFILE")
+    if not path:
+        yield
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiler.dump_stats(path)
+        print(f"calls: {path} (python -m pstats)", flush=True)
+
+
+@contextmanager
+def _counting(counted: Counter[str]) -> Iterator[None]:
+    """With BENCH_COUNT_STATEMENTS, count each statement sent through Django's cursors by
+    its first words (BEGIN and COMMIT go around them: bench/saas_count.py counts those)."""
+    if not os.environ.get("BENCH_COUNT_STATEMENTS"):
+        yield
+        return
+    from django.db import connection
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        counted[" ".join(str(sql).split())[:110]] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        yield
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """PREPARED_STATEMENTS (``prepared.py``): on PostgreSQL with psycopg 3 the library's own
-statements bind on the server and are prepared on each connection, Django's are left as the
-site configured them; a pooler that loses prepared statements turns it off for the process,
+statements are prepared on each session and sent as ``EXECUTE`` texts (the first of a
+transaction with its ``BEGIN``), Django's are left as the site configured them; statements
+found lost are prepared again, a pooler that keeps losing them turns it off for the process,
 and nothing is lost meanwhile."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 
 from stripe_mirror import db, prepared
@@ -52,15 +53,46 @@ def test_the_librarys_statements_are_prepared_and_djangos_are_not(client: Any) -
     for _ in range(3):
         _post(client)
     texts = _prepared_texts()
-    # The claim (and the outcome's update) ran once per event: prepared from the second.
+    # The claim and the outcome's update, prepared on the session by their first run.
     assert any('FROM "stripe_mirror_inbox"' in t and "FOR UPDATE" in t for t in texts), texts
-    assert any(t.startswith('UPDATE "stripe_mirror_inbox"') for t in texts), texts
+    assert any('AS UPDATE "stripe_mirror_inbox"' in t for t in texts), texts
+    # Each in the message of its first run (the record's: in its bounded statement list).
+    assert all(t.startswith(("PREPARE stripe_mirror_", "BEGIN", "SET LOCAL")) for t in texts)
     assert all("$1" in t or "%s" not in t for t in texts)  # bound on the server
     # The ORM's statements stay bound on the client: never prepared.
     for _ in range(3):
         assert Customer.objects.filter(email="nobody@example.com").count() == 0
-    assert not any("nobody@example.com" in t or "email" in t for t in _prepared_texts())
+    assert not any("nobody@example.com" in t for t in _prepared_texts())
     assert InboxEvent.objects.filter(status=Status.PROCESSED).count() == 3
+
+
+def _in_a_transaction(sql: str, params: list[Any] | None = None) -> Any:
+    with transaction.atomic(), db.cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def test_the_first_statement_of_a_transaction_opens_it_as_the_site_configured_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The library's statement that opens a transaction carries its BEGIN: the transaction
+    has the connection's isolation level, and holds what the statement did."""
+    import psycopg
+
+    level = "SELECT current_setting('transaction_isolation')"
+    assert _in_a_transaction(level) == ("read committed",)
+    monkeypatch.setitem(
+        connection.settings_dict["OPTIONS"], "isolation_level", psycopg.IsolationLevel.SERIALIZABLE
+    )
+    connection.close()
+    assert _in_a_transaction(level) == ("serializable",)
+    assert _in_a_transaction(level) == ("serializable",)  # prepared, then executed
+    with db.cursor(connection) as cursor:  # outside any transaction: no BEGIN
+        cursor.execute("SELECT now() = statement_timestamp()")
+        assert cursor.fetchone() == (True,)
+    driver = connection.connection
+    assert driver is not None
+    assert driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 @pytest.mark.parametrize(
@@ -91,24 +123,44 @@ def _lose_them() -> None:
     driver.pgconn.exec_(b"DEALLOCATE ALL")
 
 
-def test_lost_prepared_statements_outside_a_transaction_run_again_unprepared(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def run() -> int:
-        with db.cursor(connection) as cursor:
-            cursor.execute('SELECT count(*) FROM "stripe_mirror_inbox" WHERE "id" > %s', [0])
-            found: int = cursor.fetchone()[0]
-            return found
+def test_a_statement_whose_first_run_failed_stays_prepared() -> None:
+    """Its ``PREPARE`` succeeded though its ``EXECUTE`` failed: the next transaction runs it
+    prepared (preparing it again would fail, and abort that transaction)."""
+    from django.db import DataError
 
-    run(), run()  # the second prepares it
+    with pytest.raises(DataError, match="division by zero"):
+        _in_a_transaction("SELECT 1 / %s", [0])
+    assert any("$1" in t and "SELECT 1 /" in t for t in _prepared_texts())
+    assert _in_a_transaction("SELECT 1 / %s", [1]) == (1,)
+    assert _in_a_transaction("SELECT 1 / %s", [1]) == (1,)
+
+
+def _count_inbox() -> int:
+    with db.cursor(connection) as cursor:
+        cursor.execute('SELECT count(*) FROM "stripe_mirror_inbox" WHERE "id" > %s', [0])
+        found: int = cursor.fetchone()[0]
+        return found
+
+
+def test_lost_prepared_statements_outside_a_transaction_are_prepared_again(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prepared, "_losses", prepared.Losses())
+    assert _count_inbox() == 0  # prepared by its first run
     assert any("stripe_mirror_inbox" in t for t in _prepared_texts())
-    _lose_them()
     with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
-        assert run() == 0
+        for _ in range(prepared.Losses.LIMIT):
+            _lose_them()
+            assert _count_inbox() == 0  # found lost, prepared again at once
+            assert any("stripe_mirror_inbox" in t for t in _prepared_texts())
+        assert not prepared._gave_up
+        assert caplog.text == ""
+        _lose_them()  # one loss too many in the window: a pooler
+        assert _count_inbox() == 0
     assert prepared._gave_up
     assert "pooler in transaction mode" in caplog.text
     assert not prepared.enabled(connection)
-    run(), run()
+    _count_inbox(), _count_inbox()
     assert _prepared_texts() == []  # none prepared since
 
 
@@ -124,14 +176,14 @@ def test_lost_prepared_statements_fail_an_attempt_and_lose_no_event(
     row = InboxEvent.objects.get(stripe_id=event["id"])
     assert row.status == Status.PENDING
     _lose_them()
-    with caplog.at_level(logging.WARNING, logger="stripe_mirror.db"):
-        first = process(row.pk, force=True)
-    assert prepared._gave_up
+    first = process(row.pk, force=True)  # its claim finds the statement lost: aborted
     row.refresh_from_db()
     assert (first.value, row.status, row.attempts) == ("failed", Status.FAILED, 1)
-    assert process(row.pk, force=True).value == "processed"  # unprepared, from now on
+    assert not prepared._gave_up
+    assert process(row.pk, force=True).value == "processed"  # prepared again
     row.refresh_from_db()
     assert (row.status, row.attempts) == (Status.PROCESSED, 2)
+    assert any("stripe_mirror_inbox" in t for t in _prepared_texts())
 
 
 def _settings() -> dict[str, Any]:

@@ -31,7 +31,7 @@ import orjson
 from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from . import prepared
+from . import prepared, session_cursor
 
 T = TypeVar("T")
 
@@ -69,10 +69,31 @@ def cursor(connection: BaseDatabaseWrapper, *, text: bool = False) -> Iterator[A
         # CONN_HEALTH_CHECKS: the first cursor of a request checks the connection first.
         or (getattr(connection, "health_check_enabled", False) and not _checked(connection))
     ):
-        wrapper = prepared.bound_cursor(connection) if bound else connection.cursor()
+        wrapper = session_cursor.bound_cursor(connection) if bound else connection.cursor()
         made = (connection.connection, connection.queries_logged, wrapper)
         setattr(connection, attribute, made)
     yield made[2]
+
+
+def run_each(
+    connection: BaseDatabaseWrapper, statements: list[tuple[str, list[Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """Run ``statements`` in order in the current transaction and return each one's rows: on
+    PostgreSQL (``SessionCursor``) all in one message, one round trip; elsewhere, or with
+    queries logged or execute wrappers (each statement then goes through them), one by one."""
+    assert connection.in_atomic_block, "run_each runs in a transaction"
+    with cursor(connection) as statement:
+        inner = statement.cursor
+        if hasattr(inner, "execute_each") and not connection.execute_wrappers:
+            connection.validate_no_broken_transaction()
+            with connection.wrap_database_errors:
+                found: list[list[tuple[Any, ...]]] = inner.execute_each(statements)
+                return found
+        found = []
+        for sql, params in statements:
+            statement.execute(sql, params)
+            found.append(list(statement.fetchall()))
+        return found
 
 
 def _nothing(item: object) -> tuple[()]:

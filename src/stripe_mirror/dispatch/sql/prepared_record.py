@@ -7,7 +7,6 @@ in that same text, lets PostgreSQL parse and plan only the ``EXECUTE`` afterward
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -48,42 +47,23 @@ def upsert(
             if not prepared.lost(exc):
                 raise
             setattr(connection, _PREPARED_ON, None)
-            _losses.count()
+            if _losses.count():
+                prepared.logger.warning(
+                    "the prepared record was lost %d times in %d s: is a pooler in transaction "
+                    "mode in between? stripe_mirror sends the record whole from now on in this "
+                    "process",
+                    len(_losses.times),
+                    _losses.WINDOW,
+                )
             continue
         setattr(connection, _PREPARED_ON, connection.connection)
         return row
     return run(connection, whole, params)
 
 
-class _Losses:
-    """The prepared upserts this process found lost: one now and then is a ``DEALLOCATE ALL``
-    (psycopg sends one after a rollback); more than ``LIMIT`` within ``WINDOW`` seconds is a
-    pooler, and the record is then sent whole for the rest of the process (logged once)."""
-
-    LIMIT = 3
-    WINDOW = 60.0
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.given_up = False
-
-    def steady(self) -> bool:
-        return not self.given_up
-
-    def count(self) -> None:
-        now = time.monotonic()
-        self.times = [t for t in self.times if now - t < self.WINDOW] + [now]
-        if len(self.times) > self.LIMIT and not self.given_up:
-            self.given_up = True
-            prepared.logger.warning(
-                "the prepared record was lost %d times in %d s: is a pooler in transaction "
-                "mode in between? stripe_mirror sends the record whole from now on in this "
-                "process",
-                len(self.times),
-                self.WINDOW,
-            )
-
-
+#: The records' losses (a pooler's sessions never saw the upsert), apart from the other
+#: statements': the record falls back to its whole text, not to Django's cursor.
+_Losses = prepared.Losses
 _losses = _Losses()
 #: Attribute of a database connection: the driver connection the upsert was prepared on.
 _PREPARED_ON = "_stripe_mirror_record_prepared_on"

@@ -14,7 +14,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils.dateparse import parse_datetime
 
 from ...db import cursor as statement_cursor
-from ...db import equals, lock_order
+from ...db import equals, lock_order, run_each
 from ...models import Charge, Invoice, InvoicePayment, PaymentIntent, StripeModel
 from .payment import _Ids, _Scope
 
@@ -160,30 +160,43 @@ def _epoch(value: object) -> float:
     return value.timestamp()
 
 
+def _lock_sql(connection: Any, model: type[StripeModel], count: int) -> str:
+    quote = connection.ops.quote_name
+    table, key = quote(model._meta.db_table), quote("stripe_id")
+    account = equals(connection, quote("account"), "account")
+    scoped = f"{account} AND {quote('livemode')} = %s"
+    match = f"{key} IN ({', '.join(['%s'] * count)})"
+    # In code point order, as lock_order sorts (a PostgreSQL database's collation, en_US
+    # say, may order mixed-case ids otherwise).
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+    order = f"ORDER BY {key}{collate} {connection.ops.for_update_sql()}"
+    return f"SELECT {quote('id')} FROM {table} WHERE {scoped} AND {match} {order}"  # noqa: S608
+
+
 def lock_rows(alias: str, scope: _Scope, ids: _Ids) -> set[tuple[type[StripeModel], int]]:
     """Lock the rows the links are written to, in the order of ``db.lock_order`` (by object
     type, then id), as a worker's batch does: no deadlock between two settling passes, or
     with a batch. Returns the rows locked (model, primary key)."""
     held: set[tuple[type[StripeModel], int]] = set()
     connection = connections[alias]
-    quote = connection.ops.quote_name
     by_type: list[tuple[type[StripeModel], set[str]]] = [
         (Charge, ids.charges),
         (Invoice, ids.invoices),
         (PaymentIntent, ids.intents),
     ]
-    for model, stripe_ids in lock_order(by_type, lambda entry: (entry[0].STRIPE_OBJECT, "")):
-        if stripe_ids:
-            table, key = quote(model._meta.db_table), quote("stripe_id")
-            account = equals(connection, quote("account"), "account")
-            scoped = f"{account} AND {quote('livemode')} = %s"
-            match = f"{key} IN ({', '.join(['%s'] * len(stripe_ids))})"
-            # In code point order, as lock_order sorts (a PostgreSQL database's collation,
-            # en_US say, may order mixed-case ids otherwise).
-            collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
-            order = f"ORDER BY {key}{collate} {connection.ops.for_update_sql()}"
-            sql = f"SELECT {quote('id')} FROM {table} WHERE {scoped} AND {match} {order}"  # noqa: S608
-            with statement_cursor(connection) as cursor:
-                cursor.execute(sql, [scope.account, scope.livemode, *sorted(stripe_ids)])
-                held.update((model, pk) for (pk,) in cursor.fetchall())
+    ordered = [
+        (model, stripe_ids)
+        for model, stripe_ids in lock_order(by_type, lambda entry: (entry[0].STRIPE_OBJECT, ""))
+        if stripe_ids
+    ]
+    statements = [
+        (
+            _lock_sql(connection, model, len(stripe_ids)),
+            [scope.account, scope.livemode, *sorted(stripe_ids)],
+        )
+        for model, stripe_ids in ordered
+    ]
+    # One message on PostgreSQL: its statements run one after the other, in this order.
+    for (model, _), rows in zip(ordered, run_each(connection, statements), strict=True):
+        held.update((model, pk) for (pk,) in rows)
     return held
