@@ -309,3 +309,26 @@ def test_naive_timestamps_stay_djangos(client: Any, settings: Any) -> None:
     assert ours == theirs
     assert ours[0].tzinfo is None
     assert _loader(connection) is not _psycopgs_loader()
+
+
+def test_statements_run_together_are_prepared_again_after_a_loss() -> None:
+    """``db.run_each`` (the links pass's locks, in one message): a session that lost them
+    fails that transaction, and the next one prepares them again."""
+    from django.db import ProgrammingError
+
+    table = InboxEvent._meta.db_table
+    statements = [
+        (f'SELECT count(*) FROM "{table}" WHERE "id" > %s', [0]),
+        (f'SELECT count(*) FROM "{table}" WHERE "id" < %s', [0]),
+    ]
+
+    def run() -> list[list[tuple[Any, ...]]]:
+        with transaction.atomic():
+            return db.run_each(connection, statements)
+
+    assert run() == [[(0,)], [(0,)]]
+    _lose_them()
+    with pytest.raises(ProgrammingError):
+        run()
+    assert run() == [[(0,)], [(0,)]]
+    assert len([t for t in _prepared_texts() if table in t]) == 2

@@ -121,8 +121,9 @@ class SessionCursor:
                     self._names.add(plan.name)
                 result = next(answers, None)
                 if result is None or result.status == _FATAL_ERROR:
-                    failed = sent[-1]
-                    raise errors.error_from_result(failed, encoding=self.connection.info.encoding)
+                    exc = errors.error_from_result(sent[-1], encoding=self.connection.info.encoding)
+                    self._recovered(plan, exc, known=not prepare)  # the next attempt prepares
+                    raise exc
                 self._take(result)
                 found.append(self.fetchall())
         return found
