@@ -80,7 +80,8 @@ def run_each(
 ) -> list[list[tuple[Any, ...]]]:
     """Run ``statements`` in order in the current transaction and return each one's rows: on
     PostgreSQL (``SessionCursor``) all in one message, one round trip; elsewhere, or with
-    queries logged or execute wrappers (each statement then goes through them), one by one."""
+    execute wrappers (each statement then goes through them), one by one. Logged queries
+    (``DEBUG``, ``CaptureQueriesContext``) do not list a message's statements."""
     assert connection.in_atomic_block, "run_each runs in a transaction"
     with cursor(connection) as statement:
         inner = statement.cursor
