@@ -5,7 +5,9 @@ from typing import Any
 
 import pytest
 
+from stripe_mirror import StripeEvent
 from stripe_mirror.dispatch import inbox
+from stripe_mirror.dispatch.registry import registry
 from stripe_mirror.testing import build_event, encode, post_event
 from stripe_mirror.verification import envelope
 from tests import live, release
@@ -51,6 +53,24 @@ def record() -> Callable[..., inbox.Recorded]:
         return inbox.record(envelope.parse(body), endpoint, body)
 
     return _record
+
+
+@pytest.fixture
+def handle() -> Iterator[Callable[..., Callable[[Any], Any]]]:
+    """``@handle("type")`` registers a handler until the end of the test."""
+    added: list[Callable[[StripeEvent], object]] = []
+
+    def decorator(*patterns: str) -> Callable[[Any], Any]:
+        def register(func: Callable[[StripeEvent], object]) -> Callable[[StripeEvent], object]:
+            registry.register(func, *patterns)
+            added.append(func)
+            return func
+
+        return register
+
+    yield decorator
+    for func in added:
+        registry.unregister(func)
 
 
 @pytest.fixture(scope="session")

@@ -42,24 +42,6 @@ SETTINGS = {
 
 
 @pytest.fixture
-def handle() -> Iterator[Callable[..., Callable[[Any], Any]]]:
-    """``@handle("type")`` registers a handler until the end of the test."""
-    added: list[Callable[[StripeEvent], object]] = []
-
-    def decorator(*patterns: str) -> Callable[[Any], Any]:
-        def register(func: Callable[[StripeEvent], object]) -> Callable[[StripeEvent], object]:
-            registry.register(func, *patterns)
-            added.append(func)
-            return func
-
-        return register
-
-    yield decorator
-    for func in added:
-        registry.unregister(func)
-
-
-@pytest.fixture
 def received() -> Iterator[dict[str, list[dict[str, Any]]]]:
     """What the event_processed and event_failed signals carried, in order."""
     seen: dict[str, list[dict[str, Any]]] = {"processed": [], "failed": []}

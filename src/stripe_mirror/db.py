@@ -119,21 +119,33 @@ def lock_order(
     return sorted(items, key=lambda item: (*object_of(item), then(item)))
 
 
-def save_fields(row: models.Model, fields: Iterable[str], *, using: str | None = None) -> None:
+def save_fields(
+    row: models.Model, fields: Iterable[str], *, using: str | None = None, ending: bool = False
+) -> None:
     """Write the given fields of ``row`` (attribute names; ``auto_now`` fields are refreshed
-    as ``save()`` does)."""
+    as ``save()`` does); ``ending`` as ``update``'s."""
     meta = type(row)._meta
     values = {}
     for name in fields:
         field = meta.get_field(name)
         values[field.attname] = field.pre_save(row, False)  # type: ignore[union-attr]
-    update(type(row), row.pk, values, using=using)
+    update(type(row), row.pk, values, using=using, ending=ending)
 
 
 def update(
-    model: type[models.Model], pk: Any, values: Mapping[str, Any], *, using: str | None = None
+    model: type[models.Model],
+    pk: Any,
+    values: Mapping[str, Any],
+    *,
+    using: str | None = None,
+    ending: bool = False,
 ) -> None:
-    """UPDATE the row ``pk`` of ``model`` with ``values`` (attribute name -> Python value)."""
+    """UPDATE the row ``pk`` of ``model`` with ``values`` (attribute name -> Python value).
+
+    ``ending``: the caller runs nothing else in its transaction, whose atomic block it leaves
+    next. Where that block is the outermost one (``_may_end``), the UPDATE carries the
+    ``COMMIT`` in its message (``SessionCursor``), one round trip less; Django's commit on
+    leaving the block then finds nothing to commit, and runs the ``on_commit`` callbacks."""
     if not values:
         return
     alias = using or router.db_for_write(model)
@@ -142,8 +154,31 @@ def update(
     fields = _fields(model, names)
     params = [prepare(f, values[f.attname], connection) for f in fields]
     params.append(pk)
+    sql = _sql(model, names, connection.vendor, alias)
     with cursor(connection) as statement:
-        statement.execute(_sql(model, names, connection.vendor, alias), params)
+        if ending and _may_end(connection, statement.cursor):
+            connection.validate_no_broken_transaction()
+            with connection.wrap_database_errors:
+                statement.cursor.execute(sql, params, commit=True)
+            return
+        statement.execute(sql, params)
+
+
+def _may_end(connection: BaseDatabaseWrapper, inner: Any) -> bool:
+    """Whether a statement may commit the transaction it runs in: on a ``SessionCursor``, in
+    the outermost atomic block (not in a site's transaction or a test's, nor under a
+    savepoint), with nothing to roll back, and no execute wrapper or query log that would
+    miss the ``COMMIT``."""
+    return (
+        isinstance(inner, session_cursor.SessionCursor)
+        and connection.in_atomic_block
+        and connection.commit_on_exit
+        and len(connection.atomic_blocks) == 1
+        and not connection.savepoint_ids
+        and not connection.needs_rollback
+        and not connection.execute_wrappers
+        and not connection.queries_logged
+    )
 
 
 def prepare(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:

@@ -83,7 +83,12 @@ class SessionCursor:
         self._last: tuple[texts.Plan, list[bytes]] = (texts.plan("", False), [])
         self.rowcount = -1
 
-    def execute(self, query: str, params: Sequence[Any] | None = None) -> SessionCursor:
+    def execute(
+        self, query: str, params: Sequence[Any] | None = None, *, commit: bool = False
+    ) -> SessionCursor:
+        """Run ``query``; ``commit``: end the transaction with it, ``COMMIT`` in the same
+        message (``db.update``'s ``ending``: its caller knows the transaction is done). A
+        failed ``COMMIT`` (a deferred constraint) is raised as the statement's error."""
         plan = texts.plan(query, params is not None)
         values = [self._tx.as_literal(v) for v in params or ()]
         if len(values) != len(plan.pieces) - 1:
@@ -95,7 +100,7 @@ class SessionCursor:
             )
         self._last = (plan, values)
         with self.connection.lock:
-            self._take(self._run(plan, values))
+            self._take(self._run(plan, values, commit=commit))
         return self
 
     def execute_each(
@@ -149,20 +154,22 @@ class SessionCursor:
         plan, values = self._last
         return texts.Sent(texts.inline(plan, values))
 
-    def _run(self, plan: texts.Plan, values: list[bytes]) -> Any:
+    def _run(self, plan: texts.Plan, values: list[bytes], *, commit: bool = False) -> Any:
         """The statement's result, sent prepared (and prepared first) if it can be; once
-        more when it failed on a session that lost its preparation, outside a transaction."""
+        more when it failed on a session that lost its preparation, outside a transaction.
+        With ``commit``, a failed statement leaves the ``COMMIT`` unrun (the message's rest
+        is skipped): the last result is the first error either way."""
         from psycopg import errors
 
         for _ in range(3):
             prepare = plan.name not in self._names
             sending = prepare and not prepared._gave_up and len(self._names) < PREPARED_MAX
-            sent, at = self._send(plan, values, prepare=sending)
+            sent, at = self._send(plan, values, prepare=sending, commit=commit)
             if sending and len(sent) > at and _ok(sent[at]):
                 self._names.add(plan.name)  # even if its EXECUTE failed: PREPARE stays
             result = sent[-1]
             if result.status != _FATAL_ERROR:
-                return result
+                return sent[-2] if commit else result
             exc = errors.error_from_result(result, encoding=self.connection.info.encoding)
             if not self._recovered(plan, exc, known=not prepare):
                 raise exc
@@ -182,7 +189,7 @@ class SessionCursor:
         return bool(self.connection.pgconn.transaction_status == _IDLE)
 
     def _send(
-        self, plan: texts.Plan, values: list[bytes], *, prepare: bool
+        self, plan: texts.Plan, values: list[bytes], *, prepare: bool, commit: bool = False
     ) -> tuple[list[Any], int]:
         """The results of the message sent, and where the ``PREPARE``'s would be."""
         driver = self.connection
@@ -193,9 +200,11 @@ class SessionCursor:
         message.append(
             texts.execution(plan, values, prepare=prepare, named=plan.name in self._names)
         )
+        if commit:
+            message.append(b"; COMMIT")
         pgconn.send_query(b"".join(message))
         results: list[Any] = driver.wait(_execute(pgconn))
-        return results, int(len(message) > 1 and message[0].startswith(b"BEGIN"))
+        return results, int(message[0].startswith(b"BEGIN"))
 
     def _take(self, result: Any) -> None:
         self._at, self._result = 0, result

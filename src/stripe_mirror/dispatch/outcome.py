@@ -68,10 +68,12 @@ def finish(
     seconds: float,
     processed: list[InboxEvent] | None = None,
     notes: tuple[str, ...] = (),
+    ending: bool = False,
 ) -> Decision:
     """Set the event's outcome, and write it (or, for a processed event of a batch without
     ``notes``, leave the writing to ``save_processed``). The mirror's notes (what it had to
-    change to store the object) stay in ``last_error`` of a processed event."""
+    change to store the object) stay in ``last_error`` of a processed event. ``ending``: the
+    caller's atomic block ends with this write (``db.update``: its COMMIT may go with it)."""
     now = timezone.now()
     row.attempts += 1
     row.completed_handlers = completed
@@ -95,7 +97,7 @@ def finish(
     if outcome is Outcome.PROCESSED and processed is not None and not notes:
         processed.append(row)
     else:
-        rowsql.save_fields(row, sql.OUTCOME_FIELDS, using=alias)
+        rowsql.save_fields(row, sql.OUTCOME_FIELDS, using=alias, ending=ending)
     transaction.on_commit(lambda: _announce(row, event, outcome, failures), using=alias)
     retry_at = row.next_attempt_at if outcome is Outcome.FAILED else None
     return Decision(row.pk, row.stripe_id, outcome, retry_at)

@@ -99,7 +99,7 @@ def _run_claimed(
         row.completed_handlers = []
     if isinstance(fetched, FirstStepFailed):
         raise fetched
-    return run(row, alias, parsed=fetched)
+    return run(row, alias, parsed=fetched, ending=True)
 
 
 class FirstStepFailed(Exception):
@@ -169,10 +169,12 @@ def run(
     notes: tuple[str, ...] = (),
     parsed: Parsed | None = None,
     spent: float = 0.0,
+    ending: bool = False,
 ) -> Decision:
     """Run the event's handlers; ``mirrored``: its first step has run already, or is void
     (``batch.py``), with these ``notes``, taking ``spent`` seconds; ``parsed``: its body, if
-    the batch parsed it."""
+    the batch parsed it; ``ending``: the caller's transaction ends with the outcome's write
+    (``finish``)."""
     started = time.perf_counter()
     parsed = parsed or parse(row)
     completed = list(row.completed_handlers)
@@ -193,6 +195,7 @@ def run(
         seconds=time.perf_counter() - started + spent,
         processed=processed,
         notes=notes,
+        ending=ending,
     )
 
 
@@ -250,4 +253,5 @@ def fail_apart(pk: int, attempts: int, alias: str, failure: Failure, *, force: b
             completed=[] if force else list(row.completed_handlers),
             failures=[failure],
             seconds=0.0,
+            ending=True,
         )
